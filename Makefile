@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` (the main job) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU wheel; GPU users: `make setup TORCH_SPEC=torch` (or install your own torch first).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test test-fast lint bench
+
+$(BIN)/moeguard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/moeguard
+
+setup: $(BIN)/moeguard
+
+demo: setup
+	$(BIN)/moeguard demo
+
+test: setup
+	$(BIN)/ruff check src tests benchmarks experiments
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python benchmarks/capture_overhead.py
