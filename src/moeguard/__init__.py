@@ -1,0 +1,14 @@
+"""moeguard: expert-level control of Mixture-of-Experts language models.
+
+Capture routing, detect behaviour-linked experts (SteerMoE), steer them at inference, measure routing
+drift and fine-tune with routing alignment (SafeMoE) on Hugging Face transformers models.
+"""
+
+from moeguard.adapters import MoEModel, inspect_moe
+from moeguard.capture import RoutingRecorder
+from moeguard.errors import MoeguardError
+from moeguard.steer import SteeringSpec
+
+__version__ = "0.1.0"
+
+__all__ = ["MoEModel", "MoeguardError", "RoutingRecorder", "SteeringSpec", "__version__", "inspect_moe"]

@@ -1,0 +1,3 @@
+from moeguard.cli import main
+
+main()

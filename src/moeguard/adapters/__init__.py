@@ -1,0 +1,141 @@
+"""Routing adapters and the MoE view of a loaded model.
+
+``inspect_moe(model)`` finds the adapter for the model's family and every decoder layer's router.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from moeguard.adapters.base import RoutingAdapter
+from moeguard.adapters.registry import adapter_for_model_type, register_adapter, supported_model_types
+from moeguard.errors import MoeguardError
+
+__all__ = [
+    "MoEModel",
+    "RoutingAdapter",
+    "decoder_layers",
+    "inspect_moe",
+    "register_adapter",
+    "supported_model_types",
+]
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The decoder layer list (``model.model.layers`` for causal LMs, ``model.layers`` for base models)."""
+    for candidate in (getattr(model, "model", None), model):
+        layers = getattr(candidate, "layers", None)
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    raise MoeguardError(
+        f"{type(model).__name__} has no decoder layer list (model.model.layers); "
+        "load a causal LM with AutoModelForCausalLM"
+    )
+
+
+@dataclass
+class MoEModel:
+    """A loaded MoE model seen through its routing adapter.
+
+    ``layers`` are decoder-layer indices that have a router (dense layers are skipped but keep their
+    index); ``routers[i]`` is the router module of decoder layer ``i``.
+    """
+
+    model: nn.Module
+    adapter: RoutingAdapter
+    routers: dict[int, nn.Module]
+    num_experts: int
+    top_k: int
+    num_decoder_layers: int
+    shared_experts: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[int]:
+        """Decoder-layer indices that route tokens to experts, ascending."""
+        return sorted(self.routers)
+
+    @property
+    def family(self) -> str:
+        return self.adapter.family
+
+    def layer_position(self, layer: int) -> int:
+        """Position of decoder layer ``layer`` among the MoE layers (row in counts/trace tensors)."""
+        try:
+            return self.layers.index(layer)
+        except ValueError:
+            raise MoeguardError(
+                f"decoder layer {layer} has no router (MoE layers: {_span(self.layers)}); use one of those"
+            ) from None
+
+    def summary(self) -> dict:
+        """Plain-data description for ``moeguard inspect`` and metadata files."""
+        config = getattr(self.model, "config", None)
+        return {
+            "model_class": type(self.model).__name__,
+            "model_type": getattr(config, "model_type", None),
+            "family": self.family,
+            "decoder_layers": self.num_decoder_layers,
+            "moe_layers": self.layers,
+            "experts": self.num_experts,
+            "top_k": self.top_k,
+            "shared_experts": self.shared_experts,
+        }
+
+
+def _span(layers: list[int]) -> str:
+    if layers and layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}..{layers[-1]}"
+    return ", ".join(map(str, layers))
+
+
+def _shared_experts(config) -> int:
+    for name in ("n_shared_experts", "num_shared_experts"):
+        value = getattr(config, name, None)
+        if value:
+            return int(value)
+    if getattr(config, "shared_expert_intermediate_size", 0):
+        return 1
+    return 0
+
+
+def inspect_moe(model: nn.Module) -> MoEModel:
+    """Find the routing adapter and the router of every decoder layer of ``model``.
+
+    Raises MoeguardError (one line) for an unsupported family or a model without routers.
+    """
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    adapter = adapter_for_model_type(model_type) if model_type else None
+    if adapter is None:
+        raise MoeguardError(
+            f"{type(model).__name__} (model_type={model_type!r}) is not a supported MoE family; "
+            f"supported model types: {', '.join(supported_model_types())}"
+        )
+    routers: dict[int, nn.Module] = {}
+    for index, layer in enumerate(decoder_layers(model)):
+        found = [m for m in layer.modules() if type(m).__name__ in adapter.router_class_names]
+        if len(found) > 1:
+            raise MoeguardError(f"decoder layer {index} has {len(found)} routers; moeguard expects one per layer")
+        if found:
+            routers[index] = found[0]
+    if not routers:
+        raise MoeguardError(
+            f"{type(model).__name__} has no {'/'.join(adapter.router_class_names)} router in any decoder "
+            "layer; is this a dense checkpoint?"
+        )
+    sizes = {(adapter.num_experts(r), adapter.top_k(r)) for r in routers.values()}
+    if len(sizes) != 1:
+        raise MoeguardError(f"routers disagree on (experts, top_k): {sorted(sizes)}; not supported")
+    ((num_experts, top_k),) = sizes
+    return MoEModel(
+        model=model,
+        adapter=adapter,
+        routers=routers,
+        num_experts=num_experts,
+        top_k=top_k,
+        num_decoder_layers=len(decoder_layers(model)),
+        shared_experts=_shared_experts(config),
+    )

@@ -1,0 +1,61 @@
+"""Prompt formatting (chat template when the tokenizer has one) and greedy generation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from moeguard.steer import SteeringSpec
+
+Messages = list[dict[str, str]]
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def format_prompt(tokenizer, prompt: str | Messages, add_generation_prompt: bool = True) -> str:
+    """Text fed to the model: the chat template applied to the messages when there is one."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    if has_chat_template(tokenizer):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    return "\n".join(m["content"] for m in messages)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str | Messages],
+    max_new_tokens: int = 64,
+    steer: SteeringSpec | None = None,
+    batch_size: int = 16,
+    do_sample: bool = False,
+) -> list[str]:
+    """Generated continuations (prompt stripped) for each prompt; greedy by default, KV cache on."""
+    texts = [format_prompt(tokenizer, p) for p in prompts]
+    outputs: list[str] = []
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=not has_chat_template(tokenizer)
+            ).to(model.device)
+            kwargs = dict(
+                max_new_tokens=max_new_tokens,
+                do_sample=do_sample,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+            )
+            if steer is not None and len(steer):
+                with steer.apply(model):
+                    out = model.generate(**batch, **kwargs)
+            else:
+                out = model.generate(**batch, **kwargs)
+            new = out[:, batch["input_ids"].shape[1] :]
+            outputs.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = side
+    return [o.strip() for o in outputs]
