@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from moeguard.errors import MoeguardError
@@ -40,6 +39,11 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+# typer vendors its own click; take its exception classes from its public ones.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning every user error into one line and exit code 2."""
     _register_commands()
@@ -47,12 +51,13 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=False)
     except MoeguardError as err:
         fail(str(err))
-    except click.exceptions.Abort:
+    except typer.Abort:
         fail("aborted")
-    except click.UsageError as err:
-        hint = f" (see 'moeguard {err.ctx.command_path.split(' ', 1)[-1]} --help')" if err.ctx else ""
+    except _UsageError as err:
+        if err.ctx is not None and "NoArgsIsHelp" in type(err).__name__:
+            print(err.ctx.get_help())
+            raise SystemExit(2) from None
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
         fail(f"{err.format_message()}{hint}".replace("\n", " "))
-    except click.exceptions.Exit as err:
-        raise SystemExit(err.exit_code) from None
-    except click.ClickException as err:
+    except _ClickException as err:
         fail(err.format_message().replace("\n", " "))

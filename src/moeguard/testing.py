@@ -49,6 +49,7 @@ def tiny_config(family: str, **overrides):
     elif family == "phimoe":
         cfg = tf.PhimoeConfig(**common, num_local_experts=8, num_experts_per_tok=2)
     elif family == "deepseek_v3":
+        common.update(num_key_value_heads=4)  # multi-head latent attention has no grouped KV heads
         cfg = tf.DeepseekV3Config(**common, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
                                   moe_intermediate_size=32, n_shared_experts=1, first_k_dense_replace=1,
                                   kv_lora_rank=16, q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,

@@ -1,0 +1,34 @@
+"""Run the moeguard CLI in-process and collect exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(capsys, *args: str) -> CliResult:
+    """``moeguard ARGS`` in-process; returns (code, stdout, stderr)."""
+    from moeguard.cli import main
+
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def error_line(result: CliResult) -> str:
+    """The single 'moeguard: error:' line of a failed run (asserts it is one line, no traceback)."""
+    lines = [line for line in result.err.splitlines() if line.startswith("moeguard: error:")]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    return lines[0]
