@@ -8,7 +8,7 @@ import torch
 from moeguard import MoeguardError, inspect_moe
 from moeguard.testing import TINY_FAMILIES
 
-EXPECTED_MOE_LAYERS = {"qwen2_moe": [0, 2], "deepseek_v3": [1, 2]}
+EXPECTED_MOE_LAYERS = {"qwen2_moe": [0, 2], "deepseek_v3": [1, 2], "glm4_moe": [1, 2]}
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)

@@ -54,6 +54,18 @@ def tiny_config(family: str, **overrides):
                                   moe_intermediate_size=32, n_shared_experts=1, first_k_dense_replace=1,
                                   kv_lora_rank=16, q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
                                   v_head_dim=8, routed_scaling_factor=2.5, norm_topk_prob=True)
+    elif family == "flex_olmo":
+        cfg = tf.FlexOlmoConfig(**common, num_experts=8, num_experts_per_tok=2)
+    elif family == "minimax":
+        cfg = tf.MiniMaxConfig(**common, num_local_experts=8, num_experts_per_tok=2, head_dim=8,
+                               layer_types=["linear_attention", "full_attention", "linear_attention"])
+    elif family == "granitemoeshared":
+        cfg = tf.GraniteMoeSharedConfig(**common, num_local_experts=8, num_experts_per_tok=2,
+                                        shared_intermediate_size=32)
+    elif family == "glm4_moe":
+        cfg = tf.Glm4MoeConfig(**common, n_routed_experts=8, num_experts_per_tok=2, n_group=4, topk_group=2,
+                               moe_intermediate_size=32, n_shared_experts=1, first_k_dense_replace=1,
+                               head_dim=8, routed_scaling_factor=2.5, norm_topk_prob=True)
     else:
         raise ValueError(f"no tiny config for {family!r}")
     for key, value in overrides.items():
@@ -61,7 +73,8 @@ def tiny_config(family: str, **overrides):
     return cfg
 
 
-TINY_FAMILIES = ("olmoe", "qwen2_moe", "qwen3_moe", "mixtral", "gpt_oss", "granitemoe", "phimoe", "deepseek_v3")
+TINY_FAMILIES = ("olmoe", "qwen2_moe", "qwen3_moe", "mixtral", "gpt_oss", "granitemoe", "phimoe", "deepseek_v3",
+                 "flex_olmo", "minimax", "granitemoeshared", "glm4_moe")
 
 
 def train_test_tokenizer(texts: list[str] | None = None, vocab_size: int = 512):
