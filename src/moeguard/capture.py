@@ -127,7 +127,8 @@ class RoutingRecorder:
         mask = self._flat_mask(n_tokens, indices.device)
         if self.keep_counts:
             if self._counts is None:
-                self._counts = torch.zeros(len(self.layers), self.moe.num_experts, dtype=torch.long, device=indices.device)
+                shape = (len(self.layers), self.moe.num_experts)
+                self._counts = torch.zeros(shape, dtype=torch.long, device=indices.device)
                 self._tokens = torch.zeros((), dtype=torch.long, device=indices.device)
             if self._counts.device != indices.device:  # pipeline-parallel models: gather on the first device
                 indices, mask = indices.to(self._counts.device), mask.to(self._counts.device)
@@ -211,6 +212,6 @@ def counts_from_samples(samples: list[dict[str, torch.Tensor]], num_experts: int
     total = None
     for sample in samples:
         idx = sample["indices"]
-        per_layer = torch.stack([torch.bincount(idx[i].reshape(-1), minlength=num_experts) for i in range(idx.shape[0])])
+        per_layer = torch.stack([torch.bincount(row.reshape(-1), minlength=num_experts) for row in idx])
         total = per_layer if total is None else total + per_layer
     return total

@@ -41,7 +41,10 @@ def generate(
     try:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(
-                texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=not has_chat_template(tokenizer)
+                texts[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=not has_chat_template(tokenizer),
             ).to(model.device)
             kwargs = dict(
                 max_new_tokens=max_new_tokens,

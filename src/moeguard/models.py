@@ -16,10 +16,13 @@ def resolve_model_path(name: str) -> str:
     if name.startswith(BUILTIN_PREFIX):
         key = name[len(BUILTIN_PREFIX) :]
         if key not in _BUILTIN_MODELS:
-            raise MoeguardError(f"unknown built-in model {name!r}; available: {', '.join(BUILTIN_PREFIX + k for k in _BUILTIN_MODELS)}")
+            available = ", ".join(BUILTIN_PREFIX + k for k in _BUILTIN_MODELS)
+            raise MoeguardError(f"unknown built-in model {name!r}; available: {available}")
         path = Path(str(resources.files("moeguard") / _BUILTIN_MODELS[key]))
         if not (path / "config.json").is_file():
-            raise MoeguardError(f"the built-in model {name} is not installed at {path}; run 'moeguard organism train --output {path}'")
+            raise MoeguardError(
+                f"the built-in model {name} is not installed at {path}; run 'moeguard organism train --output {path}'"
+            )
         return str(path)
     path = Path(name).expanduser()
     looks_local = name.startswith((".", "/", "~")) or path.exists() or name.count("/") != 1

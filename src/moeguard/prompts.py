@@ -28,7 +28,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     """
     path = Path(path)
     if not path.is_file():
-        raise MoeguardError(f"prompt file {path} does not exist; pass a JSONL file with one {{\"prompt\": ...}} per line")
+        raise MoeguardError(f"prompt file {path} does not exist; pass a JSONL file with one {{'prompt': ...}} per line")
     prompts: list[Prompt] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

@@ -31,7 +31,8 @@ def _pairs(value, name: str, source: str) -> list[tuple[int, int]]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise MoeguardError(f"{source}: '{name}' must be a list of [layer, expert] pairs, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise MoeguardError(f"{source}: '{name}' must be a list of [layer, expert] pairs, got {kind}")
     pairs = []
     for item in value:
         if (
@@ -86,9 +87,10 @@ class SteeringSpec:
         """Build from the JSON spec format; raises a one-line MoeguardError on malformed input."""
         if not isinstance(data, dict):
             raise MoeguardError(f"{source}: a steering spec must be a JSON object with 'activate'/'deactivate'")
-        unknown = set(data) - {"activate", "deactivate", "mode", "alpha", "model"}
+        allowed = ("activate", "deactivate", "mode", "alpha", "model")
+        unknown = set(data) - set(allowed)
         if unknown:
-            raise MoeguardError(f"{source}: unknown field(s) {sorted(unknown)}; allowed: activate, deactivate, mode, alpha, model")
+            raise MoeguardError(f"{source}: unknown field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
         alpha = data.get("alpha", 1.0)
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
             raise MoeguardError(f"{source}: 'alpha' must be a number")
@@ -134,13 +136,15 @@ class SteeringSpec:
         for layer, (act, deact) in sorted(self.by_layer().items()):
             if not 0 <= layer < moe.num_decoder_layers:
                 raise MoeguardError(
-                    f"steering layer {layer} is out of range: the model has decoder layers 0..{moe.num_decoder_layers - 1}"
+                    f"steering layer {layer} is out of range: the model has decoder layers "
+                    f"0..{moe.num_decoder_layers - 1}"
                 )
             moe.layer_position(layer)  # raises for a dense layer
             for expert in act + deact:
                 if not 0 <= expert < moe.num_experts:
                     raise MoeguardError(
-                        f"expert {expert} in layer {layer} is out of range: the model has experts 0..{moe.num_experts - 1}"
+                        f"expert {expert} in layer {layer} is out of range: the model has experts "
+                        f"0..{moe.num_experts - 1}"
                     )
             if self.mode == "steermoe" and len(set(act)) > moe.top_k:
                 raise MoeguardError(
@@ -205,16 +209,18 @@ class _SteeringHook:
         self.adapter = moe.adapter
         self.router = router
         self.alpha = alpha
-        masks = torch.zeros(2, moe.num_experts, dtype=torch.bool)
-        masks[0, activate] = True
-        masks[1, deactivate] = True
-        self.masks = masks
-        self._device_masks: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.masks = []
+        for experts in (activate, deactivate):
+            mask = None
+            if experts:
+                mask = torch.zeros(moe.num_experts, dtype=torch.bool)
+                mask[experts] = True
+            self.masks.append(mask)
+        self._device_masks: dict[torch.device, list[torch.Tensor | None]] = {}
 
-    def _masks_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _masks_on(self, device: torch.device) -> list[torch.Tensor | None]:
         if device not in self._device_masks:
-            on = self.masks.to(device)
-            self._device_masks[device] = (on[0], on[1])
+            self._device_masks[device] = [m.to(device) if m is not None else None for m in self.masks]
         return self._device_masks[device]
 
     def __call__(self, module, args, output):

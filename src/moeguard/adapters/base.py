@@ -55,23 +55,23 @@ class RoutingAdapter(ABC):
         router: nn.Module,
         logits: torch.Tensor,
         hidden: torch.Tensor,
-        activate: torch.Tensor,
-        deactivate: torch.Tensor,
+        activate: torch.Tensor | None,
+        deactivate: torch.Tensor | None,
         soft_alpha: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Route with experts forced on/off (``soft_alpha is None``) or nudged by ±alpha.
 
-        ``activate`` and ``deactivate`` are boolean masks of shape ``[E]``.
+        ``activate`` and ``deactivate`` are boolean masks of shape ``[E]`` (None: no such experts).
         """
         scores = self.to_steering_space(logits)
         if soft_alpha is None:
-            top = scores.amax(dim=-1, keepdim=True) + STEER_MARGIN
-            bottom = scores.amin(dim=-1, keepdim=True) - STEER_MARGIN
-            scores = torch.where(activate, top, scores)
-            scores = torch.where(deactivate, bottom, scores)
+            original = scores  # both bounds come from the unedited scores
+            if activate is not None:
+                scores = torch.where(activate, original.amax(dim=-1, keepdim=True) + STEER_MARGIN, scores)
+            if deactivate is not None:
+                scores = torch.where(deactivate, original.amin(dim=-1, keepdim=True) - STEER_MARGIN, scores)
         else:
-            shift = soft_alpha * (activate.to(scores.dtype) - deactivate.to(scores.dtype))
-            scores = scores + shift
+            scores = scores + soft_shift(activate, deactivate, soft_alpha, scores.dtype)
         return self.route_steering_scores(router, scores, hidden, logits)
 
     def probabilities(self, router: nn.Module, logits: torch.Tensor) -> torch.Tensor:
@@ -81,3 +81,15 @@ class RoutingAdapter(ABC):
     def validate_steering(self, router: nn.Module, activate: list[int], deactivate: list[int]) -> str | None:
         """Family-specific checks on one layer's steering sets; returns a problem or None."""
         return None
+
+
+def soft_shift(
+    activate: torch.Tensor | None, deactivate: torch.Tensor | None, alpha: float, dtype: torch.dtype
+) -> torch.Tensor | float:
+    """``+alpha`` on activated and ``-alpha`` on deactivated experts (soft steering)."""
+    shift: torch.Tensor | float = 0.0
+    if activate is not None:
+        shift = shift + alpha * activate.to(dtype)
+    if deactivate is not None:
+        shift = shift - alpha * deactivate.to(dtype)
+    return shift

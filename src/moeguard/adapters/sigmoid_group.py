@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from moeguard.adapters.base import STEER_MARGIN, RoutingAdapter
+from moeguard.adapters.base import STEER_MARGIN, RoutingAdapter, soft_shift
 
 #: Added to / subtracted from an expert's selection score to force it in or out of the top-k.
 _FORCE = 1e4
@@ -44,12 +44,13 @@ class DeepseekV3Adapter(RoutingAdapter):
     def steered_route(self, router, logits, hidden, activate, deactivate, soft_alpha=None):
         z = logits.float()
         if soft_alpha is not None:
-            shift = soft_alpha * (activate.float() - deactivate.float())
-            return self._select(router, z + shift)
-        z = torch.where(activate, z.amax(dim=-1, keepdim=True) + STEER_MARGIN, z)
-        z = torch.where(deactivate, z.amin(dim=-1, keepdim=True) - STEER_MARGIN, z)
-        force = _FORCE * (activate.float() - deactivate.float())
-        return self._select(router, z, choice_shift=force)
+            return self._select(router, z + soft_shift(activate, deactivate, soft_alpha, z.dtype))
+        original = z  # both bounds come from the unedited scores
+        if activate is not None:
+            z = torch.where(activate, original.amax(dim=-1, keepdim=True) + STEER_MARGIN, z)
+        if deactivate is not None:
+            z = torch.where(deactivate, original.amin(dim=-1, keepdim=True) - STEER_MARGIN, z)
+        return self._select(router, z, choice_shift=soft_shift(activate, deactivate, _FORCE, z.dtype))
 
     def probabilities(self, router, logits):
         return logits.float().sigmoid()

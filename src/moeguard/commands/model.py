@@ -54,7 +54,7 @@ def generate(
 
 def capture(
     model: Annotated[str, typer.Argument(help=MODEL_HELP)],
-    prompts: Annotated[Path, typer.Option("--prompts", help="JSONL: {\"prompt\": ...} or {\"messages\": [...]} per line.")],
+    prompts: Annotated[Path, typer.Option("--prompts", help='JSONL: {"prompt": ...} or {"messages": [...]} per line.')],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for routing.safetensors and counts.csv.")],
     probs: Annotated[bool, typer.Option("--probs", help="Also store the full router distribution per token.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
