@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/moeguard demo
 
 test: setup
-	$(BIN)/ruff check src tests benchmarks experiments
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
