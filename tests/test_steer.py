@@ -196,3 +196,16 @@ def test_spec_json_round_trip_and_malformed(tmp_path):
             SteeringSpec.load(bad)
     with pytest.raises(MoeguardError, match="does not exist"):
         SteeringSpec.load(tmp_path / "missing.json")
+
+
+def test_random_control_keeps_per_layer_counts_and_varies_with_seed(load_tiny):
+    model, _ = load_tiny("olmoe")
+    spec = SteeringSpec(activate=[(0, 1), (2, 3), (2, 4)], deactivate=[(0, 5), (1, 0), (1, 2), (1, 7)])
+    controls = [spec.random_like(model, seed) for seed in range(6)]
+    for control in controls:
+        assert {k: (len(a), len(d)) for k, (a, d) in control.by_layer().items()} == {
+            0: (1, 1), 1: (0, 3), 2: (2, 0)
+        }
+        control.validate(inspect_moe(model))
+    assert len({tuple(c.activate + c.deactivate) for c in controls}) > 1
+    assert spec.random_like(model, 3) == spec.random_like(model, 3)

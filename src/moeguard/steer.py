@@ -189,6 +189,23 @@ class SteeringSpec:
     def __len__(self) -> int:
         return len(self.activate) + len(self.deactivate)
 
+    def random_like(self, model: nn.Module | MoEModel, seed: int) -> SteeringSpec:
+        """A control spec: random experts with the same number activated and deactivated in every layer.
+
+        Seeded; used to show that an effect comes from the selected experts, not from steering as such.
+        """
+        import random
+
+        moe = model if isinstance(model, MoEModel) else inspect_moe(model)
+        rng = random.Random(seed)
+        activate, deactivate = [], []
+        for layer, (act, deact) in sorted(self.by_layer().items()):
+            chosen = rng.sample(range(moe.num_experts), len(set(act)) + len(set(deact)))
+            activate += [(layer, e) for e in chosen[: len(set(act))]]
+            deactivate += [(layer, e) for e in chosen[len(set(act)) :]]
+        return SteeringSpec(activate=activate, deactivate=deactivate, mode=self.mode, alpha=self.alpha,
+                            model=self.model)
+
 
 @dataclass
 class SteeringHandle:
