@@ -1,0 +1,201 @@
+"""``moeguard detect``: artifacts, agreement with the library, generate round-trip, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from cli_helpers import error_line, run_cli
+from moeguard import RoutingRecorder, SteeringSpec, inspect_moe
+from moeguard.data import pairs_sha256, read_pairs
+from moeguard.detect import detect_experts, select_experts
+from moeguard.models import load_model
+
+
+def pair_lines(n: int) -> list[dict]:
+    records = []
+    for i in range(n):
+        user = [{"role": "user", "content": f"Count to five, take {i}."}]
+        records.append({
+            "messages_a": user + [{"role": "assistant", "content": "1, 2, 3, 4, 5."}],
+            "messages_b": user + [{"role": "assistant", "content": "one, two, three, four, five."}],
+        })
+    return records
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir):
+    return tiny_model_dir("olmoe")
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in pair_lines(6)), encoding="utf-8")
+    return path
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs_file, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "3",
+                     "--deactivate", "2", "--bootstrap", "12", "--seed", "4", "--batch-size", "4")
+    assert result.code == 0, result.err
+    for name in ("experts.csv", "spec.json", "heatmap.png", "meta.json"):
+        assert str(out / name) in result.out
+    rows = read_csv(out / "experts.csv")
+    columns = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability"]
+    assert list(rows[0]) == columns
+    assert len(rows) == 3 * 8
+    diffs = [abs(float(r["risk_diff"])) for r in rows]
+    assert diffs == sorted(diffs, reverse=True)
+
+    model, tokenizer = load_model(model_dir)
+    pairs = read_pairs(str(pairs_file))
+    expected = detect_experts(model, tokenizer, pairs, batch_size=1, bootstrap=12, seed=4)
+    stability = expected.stability(3, 2)
+    for row in rows:
+        position, expert = expected.layers.index(int(row["layer"])), int(row["expert"])
+        assert float(row["rate_a"]) == expected.rate_a[position, expert].item()
+        assert float(row["risk_diff"]) == expected.risk_diff[position, expert].item()
+        assert float(row["q_value"]) == expected.q_values[position, expert].item()
+        assert float(row["stability"]) == stability[position, expert].item()
+
+    spec = SteeringSpec.load(out / "spec.json")
+    spec.validate(inspect_moe(model))
+    assert spec.model == model_dir
+    assert (spec.activate, spec.deactivate) == (select_experts(expected, 3, 2).activate,
+                                                select_experts(expected, 3, 2).deactivate)
+    by_key = {(int(r["layer"]), int(r["expert"])): float(r["risk_diff"]) for r in rows}
+    assert all(by_key[key] > 0 for key in spec.activate) and all(by_key[key] < 0 for key in spec.deactivate)
+
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["model"] == model_dir and meta["seed"] == 4 and meta["bootstrap"] == 12
+    assert meta["pairs"] == 6 and meta["data_sha256"] == pairs_sha256(pairs)
+    assert (meta["tokens_a"], meta["tokens_b"]) == (expected.tokens_a, expected.tokens_b)
+    assert meta["moeguard_version"] and meta["selected"] == {"activate": len(spec.activate),
+                                                             "deactivate": len(spec.deactivate)}
+    assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_detect_then_generate_with_the_spec(capsys, model_dir, pairs_file, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "2",
+                   "--bootstrap", "0").code == 0
+    spec = SteeringSpec.load(out / "spec.json")
+    assert len(spec.activate) == 2
+    steered = run_cli(capsys, "generate", model_dir, "--prompt", "Count to five.",
+                      "--steer", out / "spec.json", "--max-new-tokens", "5")
+    assert steered.code == 0, steered.err
+    # the steering is real: the spec's experts are in every token's top-k while it is applied
+    model, _ = load_model(model_dir)
+    recorder = RoutingRecorder(model)
+    ids = torch.tensor([[5, 17, 42, 99, 7]])
+    with recorder, spec.apply(model):
+        recorder.run(ids)
+    moe = inspect_moe(model)
+    for layer, expert in spec.activate:
+        assert recorder.counts[moe.layer_position(layer), expert] == recorder.tokens
+
+
+def test_reverse_and_filters(capsys, model_dir, pairs_file, tmp_path):
+    out = tmp_path / "rev"
+    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "2",
+                     "--reverse", "--bootstrap", "0")
+    assert result.code == 0, result.err
+    rows = read_csv(out / "experts.csv")
+    by_key = {(int(r["layer"]), int(r["expert"])): float(r["risk_diff"]) for r in rows}
+    spec = SteeringSpec.load(out / "spec.json")
+    assert spec.activate and all(by_key[key] < 0 for key in spec.activate)
+    assert all(r["stability"] == "" for r in rows)  # no bootstrap, no stability
+
+    strict = tmp_path / "strict"
+    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", strict,
+                     "--activate", "2", "--max-q", "1e-300", "--bootstrap", "0")
+    assert result.code == 0
+    assert SteeringSpec.load(strict / "spec.json").activate == []
+    assert "selected 0/2 to activate" in result.err
+
+
+def test_builtin_pairs(capsys, model_dir, tmp_path):
+    pytest.importorskip("moeguard.builtin_pairs")
+    out = tmp_path / "builtin"
+    result = run_cli(capsys, "detect", model_dir, "--pairs", "builtin:digits-vs-words", "--max-pairs", "4",
+                     "--output", out, "--bootstrap", "5")
+    assert result.code == 0, result.err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["pairs"] == 4 and meta["pairs_source"] == "builtin:digits-vs-words"
+    assert meta["pairs_file_sha256"] is None and len(meta["data_sha256"]) == 64
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BAD = [
+    # (extra args or pairs content, expected fragment)
+    ("missing-file", "does not exist"),
+    ("bad-json", "pairs.jsonl:2: not valid JSON"),
+    ("empty", "has no pairs"),
+    ("no-assistant", "messages_b has no assistant turn"),
+    ("no-span", "pair 1"),
+    ("min-stability-without-bootstrap", "--min-stability needs bootstrap"),
+    ("negative-activate", "--activate"),
+    ("unknown-builtin", "built-in pair set"),
+    ("missing-model", "model path"),
+]
+
+
+@pytest.mark.parametrize(("case", "fragment"), BAD)
+def test_bad_input_exits_2_with_one_line(capsys, model_dir, tmp_path, case, fragment):
+    good = json.dumps(pair_lines(1)[0])
+    pairs = tmp_path / "pairs.jsonl"
+    model = model_dir
+    extra: list[str] = []
+    if case == "missing-file":
+        pairs = tmp_path / "nope.jsonl"
+    elif case == "bad-json":
+        write(pairs, good + "\n{oops\n")
+    elif case == "empty":
+        write(pairs, "")
+    elif case == "no-assistant":
+        record = pair_lines(1)[0]
+        record["messages_b"] = record["messages_b"][:1]
+        write(pairs, json.dumps(record) + "\n")
+    elif case == "no-span":
+        record = {**pair_lines(1)[0], "target_b": "never said"}
+        write(pairs, good + "\n" + json.dumps(record) + "\n")
+    else:
+        write(pairs, good + "\n")
+    if case == "min-stability-without-bootstrap":
+        extra = ["--min-stability", "0.5", "--bootstrap", "0"]
+    elif case == "negative-activate":
+        extra = ["--activate", "-1"]
+    elif case == "unknown-builtin":
+        pairs = "builtin:no-such-set"
+    elif case == "missing-model":
+        model = str(tmp_path / "no-model")
+    result = run_cli(capsys, "detect", model, "--pairs", pairs, "--output", tmp_path / "out", *extra)
+    assert result.code == 2
+    assert fragment in error_line(result)
+    assert not (tmp_path / "out" / "spec.json").exists()
+
+
+def test_unreachable_hub_dataset(capsys, model_dir, tmp_path, monkeypatch):
+    import datasets
+
+    def offline(name, split=None):
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    result = run_cli(capsys, "detect", model_dir, "--pairs", "someone/pairs", "--output", tmp_path / "out")
+    assert result.code == 2
+    assert "could not load dataset 'someone/pairs'" in error_line(result)
