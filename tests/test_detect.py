@@ -302,3 +302,17 @@ def test_heatmap_is_written(olmoe, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = top_experts_table(result, spec, result.stability(2, 1), n=5)
     assert table.row_count == 5
+
+
+def test_training_mode_model_is_scored_in_eval_mode_and_restored(olmoe):
+    model, tokenizer = olmoe
+    records = pair_records(3)
+    reference = detect_experts(model, tokenizer, records, bootstrap=0)
+    model.train()
+    try:
+        result = detect_experts(model, tokenizer, records, bootstrap=0)
+        assert model.training
+    finally:
+        model.eval()
+    assert torch.equal(result.counts_a, reference.counts_a)
+    assert torch.equal(result.counts_b, reference.counts_b)

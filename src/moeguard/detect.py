@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
 
@@ -412,16 +413,17 @@ def detect_experts(
     recorder = RoutingRecorder(moe, counts=False, traces=True)
     forward_kwargs = _forward_kwargs(moe.model)
     seen = 0
-    bar = None
     if progress:
         from moeguard.progress import progress_bar
 
-        bar = progress_bar()
+        display = progress_bar()
+    else:
+        display = nullcontext()
+    was_training = moe.model.training
+    moe.model.eval()  # dropout would make routing (and the result) depend on chance
     try:
-        task = bar.add_task("scoring pairs", total=total) if bar is not None else None
-        if bar is not None:
-            bar.start()
-        with recorder:
+        with display as bar, recorder:
+            task = bar.add_task("scoring pairs", total=total) if bar is not None else None
             for batch in _batched(pairs, batch_size):
                 indices = list(range(seen, seen + len(batch)))
                 checked = [pair_from_record(p, f"pair {i}") for i, p in zip(indices, batch, strict=True)]
@@ -436,8 +438,7 @@ def detect_experts(
                 if bar is not None:
                     bar.advance(task, len(batch))
     finally:
-        if bar is not None:
-            bar.stop()
+        moe.model.train(was_training)
     if seen == 0:
         raise MoeguardError("no pairs to score; pass at least one pair with messages_a and messages_b")
     return DetectionResult(
