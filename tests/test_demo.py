@@ -1,0 +1,40 @@
+"""The demo pipeline runs end to end on a tiny model and writes every artifact (flow, not behaviour:
+the behaviour bars are asserted on the organism in test_organism_behaviour.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from cli_helpers import error_line, run_cli
+from moeguard.demo import DemoSettings, run_demo
+
+
+def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
+    out = tmp_path / "demo"
+    settings = DemoSettings(model=tiny_model_dir("olmoe"), output=out, pairs=12, control_seeds=2, harmful_prompts=6,
+                            lookalike_prompts=4, max_new_tokens=6, bootstrap=5)
+    result = run_demo(settings, progress=False)
+    names = {p.name for p in result.files}
+    assert names == {"safety_table.csv", "digits_table.csv", "safe_spec.json", "unsafe_spec.json",
+                     "digits_spec.json", "words_spec.json", "meta.json", "report.md", "heatmap.png",
+                     "digits_heatmap.png"}
+    with open(out / "safety_table.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["condition"], r["prompt_set"]) for r in rows] == [
+        (c, p) for c in ("baseline", "safe steering", "unsafe steering", "random control")
+        for p in ("held-out harmful", "benign look-alikes")
+    ]
+    control = [r for r in rows if r["condition"] == "random control"]
+    unsafe = [r for r in rows if r["condition"] == "unsafe steering"]
+    assert all(r["runs"] == "2" for r in control) and control[0]["experts_steered"] == unsafe[0]["experts_steered"]
+    unsafe_spec = json.loads((out / "unsafe_spec.json").read_text())
+    assert int(unsafe[0]["experts_steered"]) == len(unsafe_spec["activate"]) + len(unsafe_spec["deactivate"])
+    report = (out / "report.md").read_text()
+    assert "| random control |" in report and "heatmap.png" in report
+    assert json.loads((out / "meta.json").read_text())["control_seeds"] == 2
+
+
+def test_demo_bad_model_is_one_line(tmp_path, capsys):
+    result = run_cli(capsys, "demo", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "o"))
+    assert result.code == 2 and "does not exist" in error_line(result)
