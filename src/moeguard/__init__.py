@@ -6,9 +6,20 @@ drift and fine-tune with routing alignment (SafeMoE) on Hugging Face transformer
 
 from moeguard.adapters import MoEModel, inspect_moe
 from moeguard.capture import RoutingRecorder
+from moeguard.detect import DetectionResult, detect_experts, select_experts
 from moeguard.errors import MoeguardError
 from moeguard.steer import SteeringSpec
 
 __version__ = "0.1.0"
 
-__all__ = ["MoEModel", "MoeguardError", "RoutingRecorder", "SteeringSpec", "__version__", "inspect_moe"]
+__all__ = [
+    "DetectionResult",
+    "MoEModel",
+    "MoeguardError",
+    "RoutingRecorder",
+    "SteeringSpec",
+    "__version__",
+    "detect_experts",
+    "inspect_moe",
+    "select_experts",
+]
