@@ -108,8 +108,12 @@ class SafeMoEConfig:
 
 
 class SafetyBatches:
-    """Safety-set mini-batches (prompt indices) in a seeded order: a stream for the ``step`` schedule and
-    whole passes for the ``epoch`` schedule."""
+    """Safety-set mini-batches (prompt indices) in a seeded order that depends only on the position, so a
+    resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+    ``epoch_batches(n)``: all mini-batches of pass ``n`` (``epoch`` schedule). ``at(position)``: mini-batch
+    number ``position`` of an endless stream of reshuffled passes (``step`` schedule).
+    """
 
     def __init__(self, num_prompts: int, batch_size: int, seed: int = 0):
         if num_prompts < 1:
@@ -117,27 +121,28 @@ class SafetyBatches:
         self.num_prompts = num_prompts
         self.batch_size = min(batch_size, num_prompts)
         self.seed = seed
-        self._stream: list[int] = []
-        self._cycle = 0
+        self._orders: dict[int, list[int]] = {}
 
     def order(self, key: int) -> list[int]:
         """A permutation of the safety set determined by ``(seed, key)``."""
-        order = list(range(self.num_prompts))
-        random.Random(self.seed * 1_000_003 + key).shuffle(order)
-        return order
+        if key not in self._orders:
+            order = list(range(self.num_prompts))
+            random.Random(f"safemoe-{self.seed}-{key}").shuffle(order)
+            self._orders[key] = order
+        return self._orders[key]
 
     def epoch_batches(self, key: int) -> list[list[int]]:
         """All mini-batches of one pass (the last may be smaller)."""
         order = self.order(key)
         return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
-    def next(self) -> list[int]:
-        """The next mini-batch of the endless stream (reshuffled every cycle)."""
-        if len(self._stream) < self.batch_size:
-            self._stream += self.order(10_000 + self._cycle)
-            self._cycle += 1
-        batch, self._stream = self._stream[: self.batch_size], self._stream[self.batch_size :]
-        return batch
+    def at(self, position: int) -> list[int]:
+        """Mini-batch ``position`` of the stream (consecutive passes, each in its own order)."""
+        out = []
+        for flat in range(position * self.batch_size, (position + 1) * self.batch_size):
+            cycle, index = divmod(flat, self.num_prompts)
+            out.append(self.order(-1 - cycle)[index])
+        return out
 
 
 class SafetyPassCallback(TrainerCallback):
@@ -171,6 +176,7 @@ class SafeMoETrainer(Trainer):
         self.safemoe = safemoe
         self._route_sum = 0.0
         self._route_count = 0
+        self._micro_step, self._micro = -1, 0
         if safemoe is None:
             return
         base = unwrap_model(self.model)
@@ -233,13 +239,21 @@ class SafeMoETrainer(Trainer):
             and self.state.global_step % cfg.every == 0
         )
 
+    def _next_step_batch(self) -> list[int]:
+        """The safety mini-batch of the current micro-batch, a function of (global step, micro-batch)."""
+        step = self.state.global_step
+        micro = self._micro + 1 if self._micro_step == step else 0
+        self._micro_step, self._micro = step, micro
+        per_step = max(1, self.args.gradient_accumulation_steps)
+        return self._batches.at((step // self.safemoe.every) * per_step + micro)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Task loss, plus ``λ·L_route`` on a safety mini-batch on routed steps of the ``step`` schedule."""
         if not self._route_now(model):
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
-        indices = self._batches.next()
+        indices = self._next_step_batch()
         if set(inputs) <= {"input_ids", "attention_mask", "labels"} and "labels" in inputs:
             merged, positions, reference_rows = self._merge(inputs, indices)
             with self._tap.capture(positions):
@@ -318,6 +332,15 @@ class SafeMoETrainer(Trainer):
         self.log({"safety_route_loss": mean, "safety_pass": number})
         return mean
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        """The Trainer's checkpoint loading, plus a fix for full MoE models whose checkpoints
+        ``save_pretrained`` writes in the per-expert hub layout (transformers#48805): the Trainer loads
+        them without converting back to fused experts, silently leaving the experts un-restored."""
+        target = model if model is not None else self.model
+        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
+        if sharded or not reload_converted_checkpoint(target, resume_from_checkpoint):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """Adds the mean ``route_loss`` of the ``step`` schedule since the last log line."""
         if self._route_count and "loss" in logs:
@@ -387,3 +410,33 @@ def apply_lora(model: nn.Module, settings: LoraSettings):
         **settings.extra,
     )
     return get_peft_model(model, config)
+
+
+def reload_converted_checkpoint(model: nn.Module, checkpoint: str) -> bool:
+    """Reload a full-model checkpoint through ``from_pretrained`` (which applies the weight conversions)
+    when its tensor names differ from the model's; returns True when it did. PEFT models are left alone."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    if hasattr(model, "peft_config") or not hasattr(model, "from_pretrained"):
+        return False
+    folder = Path(checkpoint)
+    files = sorted(folder.glob("model*.safetensors"))
+    if not files:
+        return False
+    keys: set[str] = set()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            keys.update(handle.keys())
+    own = set(model.state_dict())
+    if own <= keys:
+        return False
+    dtype = next(model.parameters()).dtype
+    fresh = type(model).from_pretrained(str(folder), dtype=dtype)
+    missing, unexpected = model.load_state_dict(fresh.state_dict(), strict=False)
+    if missing:
+        raise MoeguardError(
+            f"checkpoint {checkpoint} lacks {len(missing)} weights of the model (e.g. {missing[0]})"
+        )
+    return True
