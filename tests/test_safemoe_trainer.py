@@ -167,11 +167,14 @@ def test_resume_reproduces_the_uninterrupted_run(olmoe, tmp_path, schedule, lora
         assert torch.allclose(a[name], b[name], atol=1e-5), name
 
 
-def test_merged_step_batch_equals_separate_forwards(olmoe, tmp_path):
+@pytest.mark.parametrize("merge", [True, False], ids=["merged", "separate"])
+def test_step_loss_is_task_loss_plus_lambda_route(olmoe, tmp_path, merge):
     folder, reference = olmoe
     model, tokenizer = load(folder)
     data = SFTDataset(tokenizer, conversations(4))
-    cfg = SafeMoEConfig(reference=reference, schedule="step", safety_batch_size=3, lam=0.7)
+    cfg = SafeMoEConfig(
+        reference=reference, schedule="step", safety_batch_size=3, lam=0.7, merge_batches=merge
+    )
     trainer = SafeMoETrainer(
         model=model,
         args=training_arguments(tmp_path, settings(False)),

@@ -8,8 +8,10 @@ Two schedules keep the tuned model's routing on harmful prompts close to the ali
   pass; the scheduler is not stepped). The Trainer's optimiser is reused, so its state is checkpointed
   with everything else and the same code runs under DDP/FSDP/DeepSpeed.
 * ``step``: ``SafeMoETrainer.compute_loss`` returns ``L_task + λ·L_route`` on every micro-batch of every
-  ``every``-th optimiser step, with ``L_route`` on the next safety mini-batch. The safety rows are
-  appended to the task batch (labels -100), so there is a single forward and backward per micro-batch.
+  ``every``-th optimiser step, with ``L_route`` on the next safety mini-batch: a second, short forward
+  over the safety prompts before the single backward. ``merge_batches=True`` instead appends the
+  safety prompts to the task batch as extra rows (labels -100) for one forward; that pads them to the
+  task length, so it only pays off when task samples are about as short as the prompts.
 
 Nothing else of the loop is touched: logging, checkpoints (``checkpoint-N`` folders), resume
 (``trainer.train(resume_from_checkpoint=...)``), gradient accumulation and mixed precision are the
@@ -71,6 +73,8 @@ class SafeMoEConfig:
         safety_lr: ``epoch`` schedule: learning rate of the safety steps (default: the task learning rate).
         passes: ``epoch`` schedule: passes over the safety set after each task epoch (paper: 1).
         seed: order of the safety mini-batches.
+        merge_batches: ``step`` schedule: run the safety prompts as extra rows of the task batch (one
+            forward, prompts padded to the task length) instead of a forward of their own.
     """
 
     reference: ReferenceRouting
@@ -82,6 +86,7 @@ class SafeMoEConfig:
     safety_lr: float | None = None
     passes: int = 1
     seed: int = 0
+    merge_batches: bool = False
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -254,7 +259,8 @@ class SafeMoETrainer(Trainer):
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
         indices = self._next_step_batch()
-        if set(inputs) <= {"input_ids", "attention_mask", "labels"} and "labels" in inputs:
+        mergeable = set(inputs) <= {"input_ids", "attention_mask", "labels"} and "labels" in inputs
+        if self.safemoe.merge_batches and mergeable:
             merged, positions, reference_rows = self._merge(inputs, indices)
             with self._tap.capture(positions):
                 loss, outputs = super().compute_loss(
@@ -262,7 +268,7 @@ class SafeMoETrainer(Trainer):
                 )
             current = self._tap.result.logits
             route = routing_kl(reference_rows.to(current.device), current, self.safemoe.temperature)
-        else:  # unknown batch layout: a separate forward for the safety prompts
+        else:  # a separate forward for the safety prompts
             loss, outputs = super().compute_loss(
                 model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
             )
