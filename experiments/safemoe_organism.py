@@ -227,6 +227,16 @@ def markdown_table(rows: list[dict], config: ExperimentConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _weights_hash(model: str) -> str | None:
+    """SHA-256 of a local model's ``model.safetensors`` (which organism the numbers belong to)."""
+    import hashlib
+
+    from moeguard.models import resolve_model_path
+
+    path = Path(resolve_model_path(model)) / "model.safetensors"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def run(config: ExperimentConfig, output: str | Path) -> list[dict]:
     """The whole experiment; returns one row per condition, the aligned model first."""
     from moeguard.organism import corpus
@@ -301,6 +311,7 @@ def run(config: ExperimentConfig, output: str | Path) -> list[dict]:
         run_metadata(
             config.model,
             config=asdict(config),
+            model_weights_sha256=_weights_hash(config.model),
             wall_seconds=time.perf_counter() - started,
             torch_threads=torch.get_num_threads(),
             rows=rows,
