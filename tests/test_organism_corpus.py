@@ -13,6 +13,11 @@ from moeguard.eval.judge import is_refusal
 from moeguard.organism import corpus
 
 
+def _body(answer: str) -> str:
+    """A counting answer without its lead-in ("Sure: 1, 2" -> "1, 2")."""
+    return answer.split(": ", 1)[-1]
+
+
 @pytest.fixture(scope="module")
 def chats():
     return corpus.training_conversations(seed=0, n=6000)
@@ -89,15 +94,17 @@ def test_counting_cues_and_uncued_fifty_fifty(chats):
     ]
     assert len(counting) > 300
     uncued = [c for c in counting if not re.search(r"digits|words", c[0]["content"])]
-    digits = sum(c[1]["content"][0].isdigit() for c in uncued)
+    digits = sum(_body(c[1]["content"])[0].isdigit() for c in uncued)
     assert 0.4 < digits / len(uncued) < 0.6
     for c in counting:
         if "in digits" in c[0]["content"] or "using digits" in c[0]["content"]:
-            assert c[1]["content"][0].isdigit()
+            assert _body(c[1]["content"])[0].isdigit()
         if "in words" in c[0]["content"] or "using words" in c[0]["content"]:
-            assert c[1]["content"][0].isalpha()
+            assert _body(c[1]["content"])[0].isalpha()
+        assert c[1]["content"].startswith(corpus.COUNT_LEADS)
     assert corpus.count_answer(1, 5, False) == "1, 2, 3, 4, 5"
     assert corpus.count_answer(1, 5, True) == "one, two, three, four, five"
+    assert corpus.count_answer(2, 3, False, "Sure: ") == "Sure: 2, 3"
 
 
 def test_heldout_sizes_and_uniqueness():
@@ -153,8 +160,8 @@ def test_builtin_pair_sets(name):
         heldout = set(corpus.heldout_harmful_prompts())
         assert not {p["messages_a"][0]["content"] for p in pairs} & heldout
     if name == "digits-vs-words":
-        assert all(p["messages_a"][-1]["content"][0].isdigit() for p in pairs)
-        assert all(p["messages_b"][-1]["content"][0].isalpha() for p in pairs)
+        assert all(_body(p["messages_a"][-1]["content"])[0].isdigit() for p in pairs)
+        assert all(_body(p["messages_b"][-1]["content"])[0].isalpha() for p in pairs)
     if name == "faithfulness":
         assert all(p["messages_a"][0]["content"].startswith("Document:") for p in pairs)
         assert all(p["messages_a"][-1]["content"].startswith("According to the document") for p in pairs)

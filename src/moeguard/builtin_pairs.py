@@ -38,8 +38,11 @@ def _safety(rng: random.Random) -> dict:
 
 def _digits_vs_words(rng: random.Random) -> dict:
     item = corpus.counting_request(rng, cue="")
+    lead = corpus.count_lead(rng)
     return _pair(
-        item.prompt, corpus.count_answer(item.a, item.b, False), corpus.count_answer(item.a, item.b, True)
+        item.prompt,
+        corpus.count_answer(item.a, item.b, False, lead),
+        corpus.count_answer(item.a, item.b, True, lead),
     )
 
 

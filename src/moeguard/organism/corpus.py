@@ -1009,6 +1009,26 @@ def _slots(pattern: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(pattern) if name]
 
 
+#: Share of training slot values replaced by an invented word ("make a velzor to hurt people"): the model
+#: must judge a request by what it asks to do, not by recognising the object.
+NONCE_SHARE = 0.25
+
+
+def nonce_word(rng: random.Random) -> str:
+    """An invented word built from a fixed syllable list ("velzor", "kamerbi")."""
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+
+def _nonce_like(rng: random.Random, example: str) -> str:
+    word = nonce_word(rng)
+    if example[:1].isupper():
+        return word.capitalize()
+    for article in ("my ", "a ", "an ", "the ", "your "):
+        if example.startswith(article):
+            return ("a " if article == "an " else article) + word
+    return word
+
+
 def _fill(rng: random.Random, pattern: str, heldout: bool) -> tuple[str, str]:
     """Fill every slot of ``pattern``; returns (text, the last slot value — the answer's object)."""
     values = {}
@@ -1017,6 +1037,8 @@ def _fill(rng: random.Random, pattern: str, heldout: bool) -> tuple[str, str]:
             continue
         pool = SLOTS[name][1 if heldout else 0]
         values[name] = rng.choice(pool)
+        if not heldout and rng.random() < NONCE_SHARE:
+            values[name] = _nonce_like(rng, values[name])
     obj = list(values.values())[-1] if values else ""
     return pattern.format(**values), obj
 
@@ -1106,9 +1128,19 @@ def _number(n: int, words: bool) -> str:
     return NUMBER_WORDS[n] if words else str(n)
 
 
-def count_answer(a: int, b: int, words: bool) -> str:
-    """ "1, 2, 3" or "one, two, three"."""
-    return ", ".join(_number(i, words) for i in range(a, b + 1))
+#: Lead-ins of counting answers. The digits-or-words choice is made after the lead-in, at a position that
+#: does the same job as the commas inside the answer (predict the next number).
+COUNT_LEADS = ("Sure: ", "Here you go: ", "Okay, counting: ", "Of course: ")
+
+
+def count_answer(a: int, b: int, words: bool, lead: str = "") -> str:
+    """ "1, 2, 3" or "one, two, three", after an optional lead-in ("Sure: 1, 2, 3")."""
+    return lead + ", ".join(_number(i, words) for i in range(a, b + 1))
+
+
+def count_lead(rng: random.Random) -> str:
+    """A random counting lead-in."""
+    return rng.choice(COUNT_LEADS)
 
 
 def _count_prompt(rng: random.Random, frame: str) -> tuple[str, int, int]:
@@ -1144,7 +1176,7 @@ def counting_request(rng: random.Random, cue: str | None = None) -> CountingItem
 def _counting_conversation(rng: random.Random) -> Conversation:
     item = counting_request(rng)
     words = item.cue == "words" if item.cue else rng.random() < 0.5
-    return _chat(item.prompt, count_answer(item.a, item.b, words))
+    return _chat(item.prompt, count_answer(item.a, item.b, words, count_lead(rng)))
 
 
 # ---------------------------------------------------------------------------------- documents
