@@ -28,3 +28,5 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/capture_overhead.py
+	$(BIN)/python benchmarks/detect_memory.py
+	$(BIN)/python benchmarks/safemoe_overhead.py --threads 1
