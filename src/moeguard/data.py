@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from moeguard.errors import MoeguardError
 from moeguard.generation import has_chat_template
+from moeguard.prompts import iter_jsonl
 
 Message = dict[str, str]
 Side = Literal["a", "b"]
@@ -176,16 +177,8 @@ def iter_pair_file(path: str | Path) -> Iterator[Pair]:
         for number, record in enumerate(records):
             yield pair_from_record(record, f"{path} item {number}")
         return
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise MoeguardError(f"{where}: not valid JSON ({err.msg}); one object per line") from None
-            yield pair_from_record(record, where)
+    for where, record in iter_jsonl(path):
+        yield pair_from_record(record, where)
 
 
 def _iter_csv(path: Path) -> Iterator[Pair]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from moeguard.errors import MoeguardError
 
@@ -21,6 +23,22 @@ def _check_messages(messages, where: str) -> list[dict[str, str]]:
     return messages
 
 
+def iter_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """``(where, record)`` for every non-blank line of a JSONL file, streamed; ``where`` is ``path:line``.
+
+    A line that is not JSON raises a one-line MoeguardError naming the file and line.
+    """
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise MoeguardError(f"{where}: not valid JSON ({err.msg}); one object per line") from None
+
+
 def read_prompts(path: str | Path) -> list[Prompt]:
     """Prompts from a JSONL file (``prompt`` string or ``messages`` list per line; blank lines skipped).
 
@@ -30,14 +48,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     if not path.is_file():
         raise MoeguardError(f"prompt file {path} does not exist; pass a JSONL file with one {{'prompt': ...}} per line")
     prompts: list[Prompt] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MoeguardError(f"{where}: not valid JSON ({err.msg})") from None
+    for where, record in iter_jsonl(path):
         if isinstance(record, dict) and isinstance(record.get("prompt"), str):
             prompts.append(record["prompt"])
         elif isinstance(record, dict) and "messages" in record:
