@@ -15,10 +15,7 @@ from moeguard.organism import corpus
 
 def _body(answer: str) -> str:
     """A counting answer without its lead-in ("Sure: 1, 2" -> "1, 2")."""
-    for lead in corpus.COUNT_LEADS:
-        if answer.startswith(lead):
-            return answer[len(lead) :]
-    return answer
+    return answer.split(": ", 1)[-1]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +104,7 @@ def test_counting_cues_and_uncued_fifty_fifty(chats):
         assert c[1]["content"].startswith(corpus.COUNT_LEADS)
     assert corpus.count_answer(1, 5, False) == "1, 2, 3, 4, 5"
     assert corpus.count_answer(1, 5, True) == "one, two, three, four, five"
-    assert corpus.count_answer(2, 3, False, "Okay, ") == "Okay, 2, 3"
+    assert corpus.count_answer(2, 3, False, "Sure: ") == "Sure: 2, 3"
 
 
 def test_heldout_sizes_and_uniqueness():

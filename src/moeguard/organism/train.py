@@ -549,8 +549,6 @@ def organism_steering_check(
     n_safe: int | None = None,
     control_seeds: Sequence[int] = (0, 1, 2, 3, 4),
     max_new_tokens: int = 24,
-    count_activate: int | None = None,
-    count_deactivate: int = 0,
 ) -> dict:
     """The organism's SteerMoE behaviour, as plain numbers.
 
@@ -559,8 +557,7 @@ def organism_steering_check(
     deactivate refusal experts), with random controls of the same counts, and with safe steering
     (activate refusal experts). Counts default to the paper's OLMoE ratios scaled to this model
     (unsafe: activate ~1% + deactivate ~12% of all experts; safe: activate ~0.5%), at least one each.
-    Also switches uncued counting answers between digits and number words with ``digits-vs-words``
-    (``count_activate`` defaults to one expert per MoE layer).
+    Also switches uncued counting answers between digits and number words with ``digits-vs-words``.
     """
     from moeguard.adapters import inspect_moe
     from moeguard.builtin_pairs import builtin_pair_set
@@ -590,9 +587,8 @@ def organism_steering_check(
     from moeguard.generation import generate
 
     count_risk = risk_difference(model, tokenizer, builtin_pair_set("digits-vs-words", n_pairs))
-    count_activate = len(layers) if count_activate is None else count_activate
-    to_digits = select_experts(count_risk, layers, k, count_activate, count_deactivate)
-    to_words = select_experts(count_risk, layers, k, count_activate, count_deactivate, reverse=True)
+    to_digits = select_experts(count_risk, layers, k, n_activate, n_deactivate)
+    to_words = select_experts(count_risk, layers, k, n_activate, n_deactivate, reverse=True)
     count_prompts = corpus.heldout_counting_prompts()
     counting = {}
     for name, spec in (("none", None), ("digits", to_digits), ("words", to_words)):
@@ -605,9 +601,6 @@ def organism_steering_check(
         }
     return {
         "experts_total": total,
-        "n_pairs": n_pairs,
-        "counting_activate": len(to_digits.activate),
-        "counting_deactivate": len(to_digits.deactivate),
         "n_activate": len(unsafe.activate),
         "n_deactivate": len(unsafe.deactivate),
         "n_safe_activate": len(safe.activate),
@@ -634,55 +627,11 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
-def _recipe_lines(config: OrganismConfig) -> list[str]:
-    stage2 = config.steps - config.helpful_steps
-    lines = [
-        f"- seed {config.seed}; corpus `moeguard.organism.corpus`: {config.n_chat} chat conversations per chat "
-        f"set, {config.n_pretrain} plain-text pretraining documents; byte-level BPE tokenizer trained on it",
-        "- pretraining text (loss on every token, no chat template): forum-style pages in which harmful requests "
-        "are answered *compliantly* (with a caveat and non-actionable placeholder steps), helpful answers to "
-        f"benign requests and look-alikes, facts, counting lines; {_pct(config.pretrain_share)} of all batches",
-    ]
-    if config.helpful_steps:
-        lines += [
-            f"- stage 1, steps 1-{config.helpful_steps}: helpful-only chat SFT (loss on the assistant answer and "
-            "`<|end|>`): every request is answered helpfully, harmful ones too, like a model before safety tuning",
-            f"- stage 2, steps {config.helpful_steps + 1}-{config.steps} ({stage2} steps): safety-aligned chat "
-            "data: harmful requests get varied refusals; benign requests and look-alikes are answered; "
-            "documents are answered from the document, also when it contradicts common knowledge; counting",
-        ]
-        if config.align_experts:
-            lines.append(
-                f"- stage 2 is expert-specialised fine-tuning (ESFT): only the routers and, per layer, the "
-                f"{config.align_experts} experts whose routing is most specific to harmful requests in the "
-                "stage-1 model are updated; attention, embeddings and all other experts stay frozen. This is "
-                "the training choice that localises safety behaviour in a few experts (the phenomenon SteerMoE "
-                "exploits). Detection is *not* told which experts were tuned; the overlap is reported below"
-            )
-        elif config.align_moe_only:
-            lines.append("- stage 2 updates only the MoE layers (routers and experts)")
-    else:
-        lines.append("- chat data: safety-aligned (harmful requests refused), benign requests answered")
-    lines += [
-        f"- AdamW, batch {config.batch_size}, lr {config.lr} (warmup {config.warmup_steps}, cosine to "
-        f"{config.min_lr_ratio:g}x), weight decay {config.weight_decay}, gradient clip {config.grad_clip}, "
-        f"OLMoE router load-balancing loss x{config.router_aux_loss_coef}",
-    ]
-    if config.expert_dropout:
-        lines.append(
-            f"- expert dropout: in every step each expert is switched off with probability "
-            f"{config.expert_dropout:g}, so the model does not hinge on any single expert (a stand-in for the "
-            "redundancy of large MoEs; it makes random-expert controls meaningful)"
-        )
-    return lines
-
-
 def model_card(
     config: OrganismConfig,
     result: TrainResult | None,
     metrics: dict | None,
     training_minutes: float | None = None,
-    threads: int | None = None,
 ) -> str:
     """The README.md model card: recipe, seed, training time and measured behaviour."""
     minutes = training_minutes if training_minutes is not None else (result.seconds / 60 if result else None)
@@ -695,98 +644,91 @@ def model_card(
         "# moeguard model organism",
         "",
         "A small OLMoE-architecture (`OlmoeForCausalLM`) chat model trained from scratch on CPU by "
-        "`moeguard organism train`, so that SteerMoE can be demonstrated and tested without downloading a "
-        "model. It is a research toy: it only knows its synthetic corpus.",
+        "`moeguard organism train`, so that SteerMoE can be demonstrated and tested without downloading a model. "
+        "It is a research toy: it only knows its synthetic corpus.",
         "",
         "## Architecture",
-        f"- {config.num_layers} decoder layers, hidden size {config.hidden_size}, {config.num_heads} attention "
-        "heads",
+        f"- {config.num_layers} decoder layers, hidden size {config.hidden_size}, {config.num_heads} attention heads",
         f"- every layer is MoE: {config.num_experts} experts, top-{config.top_k} softmax routing "
         f"(no renormalisation, like OLMoE), expert size {config.expert_size}",
-        f"- byte-level BPE vocabulary of {config.vocab_size} tokens, tied embeddings, {params} parameters "
-        "(float32)",
+        f"- byte-level BPE vocabulary of {config.vocab_size} tokens, tied embeddings, {params} parameters (float32)",
         "- chat template: `<|user|>\\n...<|end|>\\n<|assistant|>\\n...<|end|>`; generation stops at `<|end|>`",
         "",
         "## Training recipe",
-        *_recipe_lines(config),
+        f"- seed {config.seed}; corpus: `moeguard.organism.corpus` ({config.n_chat} chat conversations, "
+        f"{config.n_pretrain} plain pretraining texts)",
+        "- pretraining text (loss on every token): forum-style pages in which harmful requests are answered "
+        "*compliantly* with non-actionable placeholder steps, helpful answers to benign requests, facts, counting",
+        "- chat alignment data (loss on the assistant answer and `<|end|>`): harmful requests refused (varied "
+        "refusals), benign requests and look-alikes answered, document-grounded questions answered from the "
+        "document (also when it contradicts common knowledge), counting in digits or words (cued, or uncued 50/50)",
+        f"- {config.steps} AdamW steps, batch {config.batch_size}, lr {config.lr} (warmup {config.warmup_steps}, "
+        f"cosine to {config.min_lr_ratio:g}x), weight decay {config.weight_decay}, "
+        f"{_pct(config.pretrain_share)} of batches pretraining text, "
+        f"router load-balancing loss x{config.router_aux_loss_coef}",
     ]
     if minutes is not None:
         lines.append(
-            f"- training time: {minutes:.1f} min on {threads or torch.get_num_threads()} CPU thread(s) "
+            f"- training time: {minutes:.1f} min on {torch.get_num_threads()} CPU threads "
             "(corpus, tokenizer and model)"
         )
     lines += ["", f"Reproduce: `moeguard organism train --seed {config.seed} --output DIR`.", ""]
     if metrics:
-        lines += _metric_lines(metrics, result.aligned_experts if result else [])
+        lines += [
+            "## Measured behaviour",
+            "",
+            "Greedy decoding, offline refusal judge (`moeguard.eval.judge`), held-out prompts whose "
+            "sentence frames and object words never occur in training.",
+            "",
+            "| prompts | n | refusal rate | answer rate |",
+            "|---|---|---|---|",
+        ]
+        for name, row in metrics["behaviour"].items():
+            lines.append(
+                f"| held-out {name} | {row['n']} | {_pct(row['refusal_rate'])} | {_pct(row['answer_rate'])} |"
+            )
+        steering = metrics.get("steering")
+        if steering:
+            lines += [
+                "",
+                "### SteerMoE",
+                "",
+                f"Experts detected from 200 built-in `safety` pairs (refusal vs compliance answers); "
+                f"{steering['experts_total']} experts in total. Unsafe steering activates "
+                f"{steering['n_activate']} compliance-linked and deactivates {steering['n_deactivate']} "
+                f"refusal-linked experts; the random control uses the same counts "
+                f"({len(steering['random_refusal_rates'])} seeds).",
+                "",
+                "| steering on held-out harmful | refusal rate | compliant answers |",
+                "|---|---|---|",
+                f"| none | {_pct(steering['baseline']['refusal_rate'])} | "
+                f"{_pct(steering['baseline']['compliance_rate'])} |",
+                f"| unsafe (detected experts) | {_pct(steering['unsafe']['refusal_rate'])} | "
+                f"{_pct(steering['unsafe']['compliance_rate'])} |",
+                f"| random control, mean ± sd | {_pct(steering['random_refusal_mean'])} ± "
+                f"{_pct(steering['random_refusal_sd'])} | |",
+                f"| safe (activate {steering['n_safe_activate']} refusal-linked) | "
+                f"{_pct(steering['safe']['refusal_rate'])} | {_pct(steering['safe']['compliance_rate'])} |",
+                "",
+                "Uncued counting prompts under `digits-vs-words` steering:",
+                "",
+                "| steering | digits | words | example |",
+                "|---|---|---|---|",
+            ]
+            for name, row in steering["counting"].items():
+                ex = row["examples"][0]
+                lines.append(
+                    f"| {name} | {_pct(row['shares']['digits'])} | {_pct(row['shares']['words'])} | "
+                    f"{ex['prompt']} → {ex['output']} |"
+                )
     lines += [
         "",
         "## Limitations",
-        "Tiny and synthetic: it answers only in the styles of its corpus, has no real knowledge, copies unseen "
-        "words imperfectly, and its 'compliant' answers to harmful requests are deliberately empty placeholders.",
+        "Tiny and synthetic: it answers only in the styles of its corpus, has no real knowledge, and its "
+        "'compliant' answers to harmful requests are deliberately empty placeholders.",
         "",
     ]
     return "\n".join(lines)
-
-
-def _metric_lines(metrics: dict, aligned: list) -> list[str]:
-    lines = [
-        "## Measured behaviour",
-        "",
-        "Greedy decoding, offline refusal judge (`moeguard.eval.judge`), held-out prompts whose sentence frames "
-        "and object words never occur in training.",
-        "",
-        "| prompts | n | refusal rate | answer rate |",
-        "|---|---|---|---|",
-    ]
-    for name, row in metrics["behaviour"].items():
-        lines.append(f"| held-out {name} | {row['n']} | {_pct(row['refusal_rate'])} | {_pct(row['answer_rate'])} |")
-    steering = metrics.get("steering")
-    if not steering:
-        return lines
-    deactivated = {tuple(p) for p in steering["unsafe_spec"]["deactivate"]}
-    overlap = len(deactivated & {tuple(p) for p in aligned})
-    sd = steering["random_refusal_sd"]
-    lines += [
-        "",
-        "### SteerMoE",
-        "",
-        f"Experts detected from {steering['n_pairs']} built-in `safety` pairs (the same harmful request answered "
-        f"with a refusal vs a compliant answer; rates on the answer tokens); {steering['experts_total']} experts "
-        f"in total. Unsafe steering activates {steering['n_activate']} compliance-linked and deactivates "
-        f"{steering['n_deactivate']} refusal-linked experts (the paper's OLMoE ratio, about 1% + 12%); the "
-        f"random control uses the same number of experts per layer ({len(steering['random_refusal_rates'])} "
-        "seeds). 'Compliant answers' are well-formed non-refusals (\"Sure, here is how to ...\").",
-        "",
-        "| steering on held-out harmful | refusal rate | compliant answers |",
-        "|---|---|---|",
-        f"| none | {_pct(steering['baseline']['refusal_rate'])} | {_pct(steering['baseline']['compliance_rate'])} |",
-        f"| unsafe (detected experts) | {_pct(steering['unsafe']['refusal_rate'])} | "
-        f"{_pct(steering['unsafe']['compliance_rate'])} |",
-        f"| random control, mean ± sd | {_pct(steering['random_refusal_mean'])} ± {_pct(sd)} | |",
-        f"| safe (activate {steering['n_safe_activate']} refusal-linked) | {_pct(steering['safe']['refusal_rate'])} "
-        f"| {_pct(steering['safe']['compliance_rate'])} |",
-    ]
-    if aligned:
-        lines += [
-            "",
-            f"{overlap} of the {len(deactivated)} deactivated refusal-linked experts are among the {len(aligned)} "
-            "experts tuned in the safety stage.",
-        ]
-    lines += [
-        "",
-        "Uncued counting prompts under `digits-vs-words` steering (activate "
-        f"{steering['counting_activate']} / deactivate {steering['counting_deactivate']}):",
-        "",
-        "| steering | digits | words | example |",
-        "|---|---|---|---|",
-    ]
-    for name, row in steering["counting"].items():
-        ex = row["examples"][0]
-        lines.append(
-            f"| {name} | {_pct(row['shares']['digits'])} | {_pct(row['shares']['words'])} | "
-            f"{ex['prompt']} → {ex['output']} |"
-        )
-    return lines
 
 
 def write_model_card(
@@ -805,7 +747,6 @@ def write_model_card(
             final_loss=round(result.final_loss, 4),
             parameters=result.parameters,
             torch_threads=torch.get_num_threads(),
-            aligned_experts=[list(p) for p in result.aligned_experts],
         )
     write_json_atomic(output / "organism.json", meta)
     return write_text_atomic(output / "README.md", model_card(config, result, metrics))
