@@ -34,6 +34,15 @@ def load_tiny(tiny_model_dir):
     return load
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one torch thread, restoring the previous count afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def padded_batch():
     """A right-padded batch of random token ids with an attention mask (3 rows, lengths 9/6/4)."""

@@ -32,13 +32,8 @@ HARMFUL = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train fastest on one thread (and do not thrash when other jobs share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models train fastest on one thread (and do not thrash when other jobs share the cores).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def conversations(n: int = 16) -> list[list[dict[str, str]]]:

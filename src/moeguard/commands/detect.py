@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-MODEL_HELP = "Local folder (save_pretrained), hub id, or builtin:organism."
+from moeguard.commands import MODEL_HELP, TrustOption
+
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
     "(safety, digits-vs-words, faithfulness) or a hub dataset NAME[:split]."
@@ -19,7 +20,6 @@ REVERSE_HELP = "Flip the signs first: steer towards side B (e.g. unsafe)."
 STABILITY_HELP = "Keep only experts selected in at least this share of bootstrap resamples."
 MAX_Q_HELP = "Keep only experts with a Benjamini-Hochberg q-value at most this."
 BOOTSTRAP_HELP = "Poisson-bootstrap resamples over pairs (0: no stability)."
-TRUST_HELP = "Allow the model repo's own code."
 
 
 def detect(
@@ -37,7 +37,7 @@ def detect(
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help=BOOTSTRAP_HELP)] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap (and built-in pair set) seed.")] = 0,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help=TRUST_HELP)] = False,
+    trust_remote_code: TrustOption = False,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-MODEL_HELP = "Local folder (save_pretrained), hub id, or builtin:organism."
-TrustOption = Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code.")]
+from moeguard.commands import MODEL_HELP, TrustOption
 
 
 def inspect(model: Annotated[str, typer.Argument(help=MODEL_HELP)], trust_remote_code: TrustOption = False) -> None:

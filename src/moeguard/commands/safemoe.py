@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
-MODEL_HELP = "Local folder (save_pretrained), hub id, or builtin:organism."
+from moeguard.commands import MODEL_HELP, TrustOption
+
 PROMPTS_HELP = (
     "Harmful prompts: JSONL ({'prompt': ...} per line), a text file (one per line) "
     "or builtin:organism-harmful."
 )
-TrustOption = Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code.")]
+
+CountOption = Annotated[int, typer.Option("--count", min=1, help="Prompts drawn from a builtin safety set.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1)]
 
 safemoe_app = typer.Typer(
     help="SafeMoE routing alignment: the aligned model's reference routing.",
@@ -32,10 +35,8 @@ def reference(
     scope: Annotated[
         str, typer.Option("--scope", help="last: last prompt token (paper); all: every prompt token.")
     ] = "last",
-    count: Annotated[
-        int, typer.Option("--count", min=1, help="Prompts drawn from a builtin safety set.")
-    ] = 100,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    count: CountOption = 100,
+    batch_size: BatchOption = 8,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Cache MODEL's router logits on every harmful prompt (chat template + generation prompt): tensor
@@ -205,10 +206,8 @@ def drift(
     scope: Annotated[
         str, typer.Option("--scope", help="last (last prompt token) or all prompt tokens.")
     ] = "last",
-    count: Annotated[
-        int, typer.Option("--count", min=1, help="Prompts drawn from a builtin safety set.")
-    ] = 100,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    count: CountOption = 100,
+    batch_size: BatchOption = 8,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Per-layer routing drift (KL and top-k Jaccard) between BASE and TUNED on harmful prompts."""
