@@ -10,7 +10,7 @@ Writes ``safety_table.csv``, ``digits_table.csv``, heatmaps, specs and ``report.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from moeguard.adapters import MoEModel, inspect_moe
@@ -45,7 +45,6 @@ class DemoSettings:
     max_new_tokens: int = 40
     harmful_prompts: int = 80
     lookalike_prompts: int = 40
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,10 +56,6 @@ class DemoResult:
     examples: dict[str, list[tuple[str, str]]]
     files: list[Path]
     seconds: float
-
-    def rate(self, table: str, condition: str, prompt_set: str) -> ConditionScore:
-        rows = self.safety if table == "safety" else self.digits
-        return next(r for r in rows if r.condition == condition and r.prompt_set == prompt_set)
 
 
 def _organism_defaults(settings: DemoSettings, moe: MoEModel) -> dict[str, int]:

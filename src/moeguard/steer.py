@@ -169,7 +169,7 @@ class SteeringSpec:
         try:
             for layer, (act, deact) in self.by_layer().items():
                 router = moe.routers[layer]
-                hook = _SteeringHook(moe, router, act, deact, self.alpha if self.mode == "soft" else None)
+                hook = _SteeringHook(moe, act, deact, self.alpha if self.mode == "soft" else None)
                 handles.append(router.register_forward_hook(hook, prepend=True))
         except BaseException:
             for handle in handles:
@@ -222,9 +222,8 @@ class SteeringHandle:
 class _SteeringHook:
     """Forward hook on one router: recompute (weights, indices) from the router's logits with edits."""
 
-    def __init__(self, moe: MoEModel, router: nn.Module, activate: list[int], deactivate: list[int], alpha):
+    def __init__(self, moe: MoEModel, activate: list[int], deactivate: list[int], alpha: float | None):
         self.adapter = moe.adapter
-        self.router = router
         self.alpha = alpha
         self.masks = []
         for experts in (activate, deactivate):

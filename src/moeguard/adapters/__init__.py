@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -50,7 +50,6 @@ class MoEModel:
     top_k: int
     num_decoder_layers: int
     shared_experts: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def layers(self) -> list[int]:
