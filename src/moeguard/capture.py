@@ -179,7 +179,7 @@ class RoutingRecorder:
         mask = count_mask if count_mask is not None else attention_mask
         self.token_mask = mask.bool() & attention_mask.bool()
         try:
-            device = _input_device(self.moe.model)
+            device = input_device(self.moe.model)
             return self.moe.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
         finally:
             self.token_mask = None
@@ -200,7 +200,8 @@ class RoutingRecorder:
         return out
 
 
-def _input_device(model: nn.Module) -> torch.device:
+def input_device(model: nn.Module) -> torch.device:
+    """Where the model's input ids must go: the input embeddings' device (first parameter's otherwise)."""
     embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     if embeddings is not None:
         return embeddings.weight.device

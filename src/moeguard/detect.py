@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from moeguard.adapters import MoEModel, inspect_moe
-from moeguard.capture import RoutingRecorder
+from moeguard.capture import RoutingRecorder, input_device
 from moeguard.data import EncodedSide, Pair, encode_side, pair_from_record, pair_record_json
 from moeguard.errors import MoeguardError
 from moeguard.steer import SteeringSpec
@@ -330,10 +330,6 @@ def _forward_kwargs(model: nn.Module) -> dict:
     return kwargs
 
 
-def _device(model: nn.Module) -> torch.device:
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    return embeddings.weight.device if embeddings is not None else next(model.parameters()).device
-
 
 @torch.no_grad()
 def _count_batch(
@@ -350,7 +346,7 @@ def _count_batch(
         attention[row, :n] = 1
         span[row, :n] = torch.tensor(e.span_mask)
     model = recorder.moe.model
-    device = _device(model)
+    device = input_device(model)
     recorder.traces = []
     recorder.token_mask = span
     try:
