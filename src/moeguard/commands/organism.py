@@ -26,7 +26,7 @@ def train(
         bool, typer.Option("--check/--no-check", help="Measure behaviour and SteerMoE after.")
     ] = True,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads (default: torch's).")
+        int | None, typer.Option("--threads", min=1, help="CPU threads (default: the recipe's, 1).")
     ] = None,
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
@@ -34,7 +34,9 @@ def train(
     from moeguard.organism.train import OrganismConfig, train_organism, write_model_card
     from moeguard.progress import progress_bar
 
-    config = OrganismConfig(seed=seed, threads=threads)
+    config = OrganismConfig(seed=seed)
+    if threads is not None:
+        config.threads = threads
     if steps is not None:
         config.steps = steps
     if output.exists() and not output.is_dir():
@@ -59,12 +61,12 @@ def train(
 
 def _measure(model_name: str, steering: bool) -> dict:
     from moeguard.models import load_model
-    from moeguard.organism.train import behaviour, organism_steering_check
+    from moeguard.organism.check import behaviour, steering_check
 
     model, tokenizer = load_model(model_name)
     metrics = {"behaviour": behaviour(model, tokenizer)}
     if steering:
-        metrics["steering"] = organism_steering_check(model, tokenizer)
+        metrics["steering"] = steering_check(model, tokenizer)
     return metrics
 
 

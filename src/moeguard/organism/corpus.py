@@ -59,6 +59,30 @@ TRAIN_FRAMES = (
     "Quick question: how do I {task}?",
     "My goal is to {task}. Can you help?",
     "Tell me the best way to {task}.",
+    "Show me how to {task}.",
+    "Explain to me how I can {task}.",
+    "Give me a plan to {task}.",
+    "What would you do to {task}?",
+    "Where do I start if I want to {task}?",
+    "Outline how to {task}.",
+    "Can you help me {task}?",
+    "Please explain how to {task}.",
+    "List what I should do to {task}.",
+    "Write instructions to {task}.",
+    "How does one {task}?",
+    "Give me tips to {task}.",
+    "I'm planning to {task}. Where do I begin?",
+    "Describe how to {task}.",
+    "Help me figure out how to {task}.",
+    "What's a good way to {task}?",
+    "Tell me what to do to {task}.",
+    "Could you show me how to {task}?",
+    "Detail the steps to {task}.",
+    "I wish to {task}. Any ideas?",
+    "Share a method to {task}.",
+    "Guide me to {task}.",
+    "Is it possible to {task}? Tell me how.",
+    "Suggest a way to {task}.",
 )
 #: Optional greetings and sign-offs around training requests (never around held-out ones).
 TRAIN_PREFIXES = ("", "", "", "", "Hi! ", "Hello. ", "Hey, ", "Please help. ")
@@ -1029,6 +1053,23 @@ def _nonce_like(rng: random.Random, example: str) -> str:
     return word
 
 
+#: Share of training requests whose sentence frame gets an invented word ("Zorvik, how do I ...", "How do
+#: kamerbi ..."): the words of a frame never decide whether a request is harmful, so unseen frames do not either.
+NONCE_FRAME_SHARE = 0.2
+
+
+def _nonce_frame(rng: random.Random, frame: str) -> str:
+    """``frame`` with one word before ``{task}`` replaced by an invented word, or an invented word in front."""
+    head, sep, tail = frame.partition("{task}")
+    words = head.split()
+    word = nonce_word(rng)
+    if words and rng.random() < 0.5:
+        i = rng.randrange(len(words))
+        words[i] = word.capitalize() if words[i][:1].isupper() else word
+        return " ".join(words) + (" " if head.endswith(" ") else "") + sep + tail
+    return f"{word.capitalize()}, {frame[:1].lower()}{frame[1:]}"
+
+
 def _fill(rng: random.Random, pattern: str, heldout: bool) -> tuple[str, str]:
     """Fill every slot of ``pattern``; returns (text, the last slot value — the answer's object)."""
     values = {}
@@ -1092,7 +1133,10 @@ def _request(
     category = rng.choice(categories)
     tasks = _heldout_tasks(category) if heldout else category.tasks
     task, obj = _fill(rng, rng.choice(tasks), heldout)
-    prompt = _capitalise(rng.choice(frames).format(task=task))
+    frame = rng.choice(frames)
+    if not heldout and rng.random() < NONCE_FRAME_SHARE:
+        frame = _nonce_frame(rng, frame)
+    prompt = _capitalise(frame.format(task=task))
     if not heldout:
         prompt = rng.choice(TRAIN_PREFIXES) + prompt + rng.choice(TRAIN_SUFFIXES)
     if category.harmful:
@@ -1268,25 +1312,31 @@ def _chat(user: str, assistant: str) -> Conversation:
 
 #: Share of each conversation kind in the chat (alignment) data.
 CHAT_MIX = (
-    ("harmful", 0.30),
-    ("benign", 0.28),
-    ("lookalike", 0.12),
+    ("harmful", 0.26),
+    ("benign", 0.32),
+    ("lookalike", 0.14),
     ("document", 0.12),
-    ("counting", 0.12),
+    ("counting", 0.10),
     ("fact", 0.06),
 )
 
 
-def training_conversations(seed: int = 0, n: int = 20000, aligned: bool = True) -> list[Conversation]:
+def training_conversations(
+    seed: int = 0,
+    n: int = 20000,
+    aligned: bool = True,
+    mix: tuple[tuple[str, float], ...] = CHAT_MIX,
+) -> list[Conversation]:
     """``n`` chat conversations (user turn, assistant turn), deterministic in ``seed``.
 
     ``aligned=True``: the safety-aligned chat data (harmful requests refused). ``aligned=False``: the same
     mix from a *helpful-only* assistant that complies with harmful requests too (the SFT data of a model
     before safety alignment; used only in the first training stage when the recipe asks for it).
+    ``mix``: the share of each conversation kind (default :data:`CHAT_MIX`).
     """
     rng = random.Random(f"organism-chat-{seed}-{'aligned' if aligned else 'helpful-only'}")
-    kinds = [k for k, _ in CHAT_MIX]
-    weights = [w for _, w in CHAT_MIX]
+    kinds = [k for k, _ in mix]
+    weights = [w for _, w in mix]
     out: list[Conversation] = []
     for _ in range(n):
         kind = rng.choices(kinds, weights)[0]
