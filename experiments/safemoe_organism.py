@@ -67,12 +67,15 @@ class Condition:
     passes: int = 1
 
 
-#: The paper's recipe (LoRA r=8, alpha=8; published epoch schedule), the step regulariser with the same
-#: recipe, and full fine-tuning with a strong step regulariser (a point further along the trade-off).
+#: The paper's recipe (LoRA r=8, alpha=8, attention + experts; published epoch schedule) and the step
+#: regulariser with the same recipe; attention-only LoRA (experts frozen), plain and with three safety passes
+#: per epoch; full fine-tuning, plain and with a strong step regulariser (further along the trade-off).
 DEFAULT_CONDITIONS = (
     Condition("plain SFT (LoRA)"),
     Condition("SafeMoE epoch (LoRA)", schedule="epoch"),
     Condition("SafeMoE step λ=1 (LoRA)", schedule="step", lam=1.0),
+    Condition("plain SFT (LoRA attn)", lora_targets="attention"),
+    Condition("SafeMoE epoch x3 (LoRA attn)", lora_targets="attention", schedule="epoch", passes=3),
     Condition("plain SFT (full)", lora_targets=None, learning_rate=3e-4),
     Condition("SafeMoE step λ=10 (full)", lora_targets=None, learning_rate=3e-4, schedule="step", lam=10.0),
 )
@@ -92,7 +95,7 @@ class ExperimentConfig:
     eval_harmful: int = 60
     eval_task: int = 60
     max_operand: int = 5
-    epochs: float = 3.0
+    epochs: float = 5.0
     batch_size: int = 8
     lora_r: int = 8
     lora_alpha: int = 8

@@ -1,4 +1,4 @@
-"""SafeMoE end to end on the shipped model organism (slow, ~2 minutes on 2 CPU cores).
+"""SafeMoE end to end on the shipped model organism (slow, ~4 minutes on 2 CPU cores).
 
 One run of ``experiments/safemoe_organism.py`` (module-scoped); the tests read its rows. The acceptance
 bars of the SafeMoE pair are asserted as written in the brief; on the organism shipped with this
