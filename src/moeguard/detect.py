@@ -330,7 +330,6 @@ def _forward_kwargs(model: nn.Module) -> dict:
     return kwargs
 
 
-
 @torch.no_grad()
 def _count_batch(
     recorder: RoutingRecorder, encoded: list[EncodedSide], pad_id: int, forward_kwargs: dict

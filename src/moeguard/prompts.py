@@ -34,9 +34,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:
                 continue
             where = f"{path}:{number}"
             try:
-                yield where, json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise MoeguardError(f"{where}: not valid JSON ({err.msg}); one object per line") from None
+            yield where, record
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:

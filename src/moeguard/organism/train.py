@@ -1,6 +1,6 @@
 """Training recipe of the model organism and its SteerMoE behaviour check.
 
->>> result = train_organism(OrganismConfig(seed=0), "out/organism")     # ~10 minutes on 2 CPU cores
+>>> result = train_organism(OrganismConfig(seed=0), "out/organism")     # ~13 minutes on one CPU thread
 >>> model, tokenizer = load_model("out/organism")
 >>> numbers = steering_check(model, tokenizer)      # moeguard.organism.check
 
@@ -193,6 +193,8 @@ class _Batches:
         self.batch_size = batch_size
         self.rng = random.Random(f"organism-batches-{seed}")
         self.queues: dict[str, list[list[int]]] = {name: [] for name in sources}
+        #: Source of the batch ``next`` returned last.
+        self.last: str | None = None
 
     def _refill(self, name: str) -> None:
         ids, _ = self.sources[name]
@@ -319,9 +321,7 @@ def train_organism(
     chats = corpus.training_conversations(config.seed, config.n_chat, mix=config.chat_mix)
     plain = corpus.pretraining_texts(config.seed, config.n_pretrain)
     helpful = (
-        corpus.training_conversations(
-            config.seed, config.n_chat, aligned=False, mix=config.chat_mix
-        )
+        corpus.training_conversations(config.seed, config.n_chat, aligned=False, mix=config.chat_mix)
         if config.helpful_steps
         else []
     )
@@ -356,9 +356,7 @@ def train_organism(
             if config.align_experts:
                 if dropout is not None:
                     dropout.masks = {}
-                aligned_experts = affine_experts(
-                    model, tokenizer, corpus.harmful_request, corpus.benign_request, config.align_experts, config.seed
-                )
+                aligned_experts = harmful_affine_experts(model, tokenizer, config.align_experts, config.seed)
                 optimizer = _esft_optimizer(model, aligned_experts, config)
         weights = {chat: 1 - config.pretrain_share, "plain": config.pretrain_share}
         if aligned_experts and config.helpful_replay:
@@ -398,25 +396,16 @@ def train_organism(
     return TrainResult(output, seconds, final, parameters, losses, aligned_experts)
 
 
-def affine_experts(
-    model,
-    tokenizer,
-    make_a: Callable[[random.Random], object],
-    make_b: Callable[[random.Random], object],
-    per_layer: int,
-    seed: int,
-    n: int = 300,
-) -> list[tuple[int, int]]:
-    """The ``per_layer`` experts of every layer whose routing share on prompts of
-    ``make_a`` (e.g. ``corpus.harmful_request``) most exceeds their share on prompts of ``make_b`` (chat
-    template with the generation header; training distribution)."""
+def harmful_affine_experts(model, tokenizer, per_layer: int, seed: int, n: int = 300) -> list[tuple[int, int]]:
+    """The ``per_layer`` experts of every layer whose routing share on harmful request prompts most exceeds
+    their share on benign prompts (chat template with the generation header; training distribution)."""
     from moeguard.adapters import inspect_moe
     from moeguard.capture import RoutingRecorder
 
     rng = random.Random(f"organism-esft-{seed}")
     moe = inspect_moe(model)
     shares = []
-    for make in (make_a, make_b):
+    for make in (corpus.harmful_request, corpus.benign_request):
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": make(rng).prompt}], tokenize=False,
                                                add_generation_prompt=True) for _ in range(n)]
         recorder = RoutingRecorder(moe)
