@@ -107,6 +107,17 @@ def test_counting_cues_and_uncued_fifty_fifty(chats):
     assert corpus.count_answer(2, 3, False, "Sure: ") == "Sure: 2, 3"
 
 
+@pytest.mark.parametrize("words", [False, True])
+def test_styled_counting_is_uncued_and_all_one_style(words):
+    styled = corpus.styled_counting_conversations(0, 200, words=words)
+    assert styled == corpus.styled_counting_conversations(0, 200, words=words)
+    for user, assistant in styled:
+        assert not re.search(r"digits|words", user["content"])
+        assert assistant["content"].startswith(corpus.COUNT_LEADS)
+        assert _body(assistant["content"])[0].isalpha() is words
+    assert len({u["content"] for u, _ in styled}) > 100
+
+
 def test_heldout_sizes_and_uniqueness():
     for fn, minimum in (
         (corpus.heldout_harmful_prompts, 50),

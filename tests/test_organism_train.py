@@ -1,4 +1,5 @@
-"""The organism's training recipe on a tiny scale: determinism, expert-specialised safety tuning, routing noise."""
+"""The organism's training recipe on a tiny scale: determinism, expert-specialised safety tuning, routing noise,
+style-routed counting batches."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ import pytest
 import torch
 
 from moeguard.organism import corpus
-from moeguard.organism.train import OrganismConfig, _esft_optimizer, _ExpertDropout, train_organism
+from moeguard.organism.train import (
+    OrganismConfig,
+    _esft_optimizer,
+    _ExpertDropout,
+    number_token_ids,
+    style_routing_loss,
+    train_organism,
+)
 
 
 def tiny_config(**overrides) -> OrganismConfig:
     base = dict(
         steps=6, helpful_steps=3, warmup_steps=2, batch_size=4, num_layers=2, hidden_size=32, num_heads=2,
         num_experts=4, top_k=2, expert_size=16, vocab_size=300, n_chat=160, n_pretrain=40, max_length=96,
-        align_experts=1, threads=1,
+        align_experts=1, threads=1, style_share=0.5, style_from=1,
     )
     return OrganismConfig(**{**base, **overrides})
 
@@ -46,6 +54,18 @@ def test_recipe_is_deterministic_under_its_seed(tmp_path, one_torch_thread):
     assert first.losses == second.losses
     assert len(first.aligned_experts) == 2 and {layer for layer, _ in first.aligned_experts} == {0, 1}
     assert third.output.is_dir()
+
+
+def test_style_experts_are_one_per_layer_and_never_aligned(tmp_path, one_torch_thread):
+    result = train_organism(tiny_config(align_experts=2), tmp_path / "m")
+    digits, words = result.style_experts["digits"], result.style_experts["words"]
+    assert [layer for layer, _ in digits] == [layer for layer, _ in words] == [0, 1]
+    assert all(d != w for d, w in zip(digits, words, strict=True))
+    # 4 experts per layer: 2 style-routed, so the 2 aligned ones are exactly the other two
+    assert set(result.aligned_experts).isdisjoint(digits + words)
+    assert len(result.aligned_experts) == 4
+    off = train_organism(tiny_config(style_share=0.0), tmp_path / "off")
+    assert off.style_experts == {}
 
 
 def test_safety_stage_updates_only_routers_attention_and_aligned_experts(load_tiny):
@@ -86,6 +106,46 @@ def test_routing_noise_forces_and_switches_off_experts(load_tiny):
         noise.remove()
     after = _router_indices(model, ids)
     assert all(torch.equal(plain[layer], after[layer]) for layer in plain)  # hooks gone
+
+
+def test_style_routing_forces_one_expert_and_switches_others_off(load_tiny):
+    model, _ = load_tiny("olmoe")
+    ids = torch.randint(0, model.config.vocab_size, (2, 9))
+    plain = _router_indices(model, ids)
+    noise = _ExpertDropout(model, p=0.0, seed=0)
+    try:
+        noise.route(forced=[(0, 1), (1, 0)], off=[(0, 2), (1, 3)])
+        seen = _router_indices(model, ids)
+        assert (seen[0] == 1).any(dim=-1).all() and (seen[1] == 0).any(dim=-1).all()
+        assert not (seen[0] == 2).any() and not (seen[1] == 3).any()
+        noise.resample()  # the next step is back to the random noise (here: none)
+        assert all(torch.equal(plain[layer], idx) for layer, idx in _router_indices(model, ids).items())
+    finally:
+        noise.remove()
+
+
+def test_style_routing_loss_is_the_mean_cross_entropy_over_layers():
+    import math
+
+    layer0 = torch.tensor([[5.0, 0.0], [math.log(3), 0.0]])  # token 1: p(expert 0) = 3/4
+    layer1 = torch.tensor([[0.0, 0.0], [0.0, 0.0]])  # token 1: p(expert 1) = 1/2
+    mask = torch.tensor([[False, True]])
+    loss = style_routing_loss((layer0, layer1), mask, [(0, 0), (1, 1)])
+    assert loss.item() == pytest.approx((math.log(4 / 3) + math.log(2)) / 2)
+    none = style_routing_loss((layer0.requires_grad_(), layer1), torch.zeros(1, 2, dtype=torch.bool), [(0, 0), (1, 1)])
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def test_number_token_ids_split_digits_and_words(load_tiny):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "Ġ3": 1, "Ġthree": 2, "Ġ4": 3, "Ġfour": 4, "Ġ": 5, "e": 6}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    ids = number_token_ids(tokenizer)
+    assert ids["digits"].tolist() == [1, 3] and ids["words"].tolist() == [2, 4]
 
 
 @pytest.mark.parametrize("seed", range(5))

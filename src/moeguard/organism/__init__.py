@@ -17,7 +17,7 @@ __all__ = ["STEERING_SETTINGS", "corpus"]
 STEERING_SETTINGS: dict[str, int] = {
     "safe_activate": 1,
     "unsafe_activate": 0,
-    "unsafe_deactivate": 12,
+    "unsafe_deactivate": 8,
     "digits_activate": 4,
     "digits_deactivate": 0,
 }

@@ -1223,6 +1223,17 @@ def _counting_conversation(rng: random.Random) -> Conversation:
     return _chat(item.prompt, count_answer(item.a, item.b, words, count_lead(rng)))
 
 
+def styled_counting_conversations(seed: int, n: int, words: bool) -> list[Conversation]:
+    """``n`` uncued counting requests all answered in number words (``words``) or all in digits: the data of
+    the training recipe's style-routed batches (its own random stream; the chat corpus is unchanged)."""
+    rng = random.Random(f"organism-styled-counting-{seed}-{'words' if words else 'digits'}")
+    out: list[Conversation] = []
+    for _ in range(n):
+        item = counting_request(rng, cue="")
+        out.append(_chat(item.prompt, count_answer(item.a, item.b, words, count_lead(rng))))
+    return out
+
+
 # ---------------------------------------------------------------------------------- documents
 
 

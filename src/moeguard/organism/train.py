@@ -73,6 +73,17 @@ class OrganismConfig:
     helpful_replay: float = 0.3
     #: The safety stage also updates attention (and the norms), not only routers and aligned experts.
     align_attention: bool = True
+    #: Style routing of counting answers: this share of the steps from ``style_from`` on are batches of uncued
+    #: counting requests all answered in digits (or all in number words), trained with the layer's most
+    #: digit-specific expert forced into the top-k and its most word-specific one switched off (or the
+    #: reverse). The experts are measured at step ``style_from`` with the ``digits-vs-words`` pairs, as
+    #: ``moeguard detect`` would; the style then follows those experts, as safety follows the aligned ones.
+    style_share: float = 0.06
+    style_from: int = 400
+    #: Weight of a routing cross-entropy, in every step from ``style_from`` on, that pulls every labelled
+    #: number token (" 3" / " three") to its style's expert in every layer, so the natural routing (what
+    #: ``moeguard detect`` measures on answer tokens) agrees with the style-routed experts.
+    style_router_loss: float = 0.3
     max_length: int = 192
     #: CPU threads; results are bit-reproducible for a fixed thread count (1: ~13 min on an idle core).
     threads: int | None = 1
@@ -248,6 +259,14 @@ class _ExpertDropout:
                 drop[:] = False
             self.masks[layer] = (drop, forced if use_force else None)
 
+    def route(self, forced: Sequence[tuple[int, int]], off: Sequence[tuple[int, int]]) -> None:
+        """Replace this step's random noise: force one expert per layer into the top-k, switch others off."""
+        self.masks = {layer: (torch.zeros(self.moe.num_experts, dtype=torch.bool), None) for layer in self.moe.routers}
+        for layer, expert in off:
+            self.masks[layer][0][expert] = True
+        for layer, expert in forced:
+            self.masks[layer] = (self.masks[layer][0], expert)
+
     def switch_off(self, experts: Sequence[tuple[int, int]]) -> None:
         """Also switch these (layer, expert) off in the current step."""
         for layer, expert in experts:
@@ -293,6 +312,8 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     #: Experts updated by expert-specialised safety tuning (empty when the whole model was tuned).
     aligned_experts: list[tuple[int, int]] = field(default_factory=list)
+    #: ``{"digits": [...], "words": [...]}``: the style-routed experts, one per layer (empty when off).
+    style_experts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def _lr_at(step: int, config: OrganismConfig) -> float:
@@ -332,6 +353,11 @@ def train_organism(
     }
     if helpful:
         sources["helpful"] = encode_chat(tokenizer, helpful, config.max_length)
+    if config.style_share:
+        n_styled = max(1, int(config.n_chat * config.style_share))
+        for style in STYLES:
+            styled = corpus.styled_counting_conversations(config.seed, n_styled, words=style == "words")
+            sources[f"count_{style}"] = encode_chat(tokenizer, styled, config.max_length)
 
     torch.manual_seed(config.seed)
     model = OlmoeForCausalLM(config.model_config(tokenizer))
@@ -345,36 +371,58 @@ def train_organism(
     )
     batches = _Batches(sources, config.batch_size, config.seed)
     aligned_experts: list[tuple[int, int]] = []
-    noisy = config.expert_dropout or config.expert_forcing
+    style_experts: dict[str, list[tuple[int, int]]] = {}
+    number_ids = number_token_ids(tokenizer)
+    noisy = config.expert_dropout or config.expert_forcing or config.style_share
     dropout = _ExpertDropout(model, config.expert_dropout, config.seed, config.expert_forcing) if noisy else None
     losses: list[float] = []
     for step in range(config.steps):
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         chat = "helpful" if step < config.helpful_steps else "chat"
+        if config.style_share and step == config.style_from:
+            if dropout is not None:
+                dropout.masks = {}
+            style_experts = counting_style_experts(model, tokenizer, config.seed)
         if config.helpful_steps and step == config.helpful_steps:
             if config.align_experts:
                 if dropout is not None:
                     dropout.masks = {}
-                aligned_experts = harmful_affine_experts(model, tokenizer, config.align_experts, config.seed)
+                exclude = [e for experts in style_experts.values() for e in experts]
+                aligned_experts = harmful_affine_experts(model, tokenizer, config.align_experts, config.seed,
+                                                         exclude=exclude)
                 optimizer = _esft_optimizer(model, aligned_experts, config)
         weights = {chat: 1 - config.pretrain_share, "plain": config.pretrain_share}
         if aligned_experts and config.helpful_replay:
             weights = {"chat": (1 - config.pretrain_share) * (1 - config.helpful_replay),
                        "helpful": (1 - config.pretrain_share) * config.helpful_replay,
                        "plain": config.pretrain_share}
+        if style_experts:
+            weights = {name: w * (1 - config.style_share) for name, w in weights.items()}
+            weights.update({f"count_{style}": config.style_share / len(STYLES) for style in STYLES})
         rows, masks = batches.next(weights)
         if dropout is not None:
             dropout.resample()
             if aligned_experts and batches.last == "helpful":
                 dropout.switch_off(aligned_experts)
+            if style_experts and batches.last.startswith("count_"):
+                style = batches.last.removeprefix("count_")
+                other = next(s for s in STYLES if s != style)
+                dropout.route(style_experts[style], style_experts[other])
         input_ids, attention, labels = _pad(rows, masks, tokenizer.pad_token_id)
         out = model(input_ids=input_ids, attention_mask=attention, labels=labels, output_router_logits=True)
-        out.loss.backward()
+        loss = out.loss
+        if style_experts and config.style_router_loss:
+            route = sum(
+                style_routing_loss(out.router_logits, torch.isin(labels, number_ids[style]), style_experts[style])
+                for style in STYLES
+            )
+            loss = loss + config.style_router_loss * route
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(out.loss.detach()))
+        losses.append(float(out.loss.detach()))  # the language-model loss
         if progress is not None:
             progress(step + 1, losses[-1])
 
@@ -393,12 +441,63 @@ def train_organism(
     seconds = time.perf_counter() - started
     final = sum(losses[-50:]) / max(1, len(losses[-50:]))
     parameters = sum(p.numel() for p in model.parameters())
-    return TrainResult(output, seconds, final, parameters, losses, aligned_experts)
+    return TrainResult(output, seconds, final, parameters, losses, aligned_experts, style_experts)
 
 
-def harmful_affine_experts(model, tokenizer, per_layer: int, seed: int, n: int = 300) -> list[tuple[int, int]]:
+#: Answer styles of the style-routed counting batches (``OrganismConfig.style_share``).
+STYLES = ("digits", "words")
+
+
+def counting_style_experts(model, tokenizer, seed: int, n: int = 200) -> dict[str, list[tuple[int, int]]]:
+    """Per layer, the expert most specific to digit answers and the one most specific to number-word
+    answers (largest and smallest risk difference on the ``digits-vs-words`` pairs' answer tokens)."""
+    from moeguard.data import builtin_pairs
+    from moeguard.detect import detect_experts
+
+    was_training = model.training
+    result = detect_experts(model, tokenizer, builtin_pairs("digits-vs-words", n=n, seed=seed), bootstrap=0)
+    model.train(was_training)
+    diff = result.risk_diff
+    return {
+        "digits": [(layer, int(diff[i].argmax())) for i, layer in enumerate(result.layers)],
+        "words": [(layer, int(diff[i].argmin())) for i, layer in enumerate(result.layers)],
+    }
+
+
+def number_token_ids(tokenizer) -> dict[str, torch.Tensor]:
+    """``{"digits": ids of " 3"..., "words": ids of " three"...}`` for the numbers of ``corpus.NUMBER_WORDS``
+    (written as inside counting answers) that the tokenizer keeps as a single, known token."""
+    ids: dict[str, set[int]] = {style: set() for style in STYLES}
+    for n, word in enumerate(corpus.NUMBER_WORDS):
+        for style, text in (("digits", f" {n}"), ("words", f" {word}")):
+            encoded = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(encoded) == 1 and encoded[0] != tokenizer.unk_token_id:
+                ids[style].add(encoded[0])
+    return {style: torch.tensor(sorted(found), dtype=torch.long) for style, found in ids.items()}
+
+
+def style_routing_loss(
+    router_logits: Sequence[torch.Tensor], mask: torch.Tensor, experts: Sequence[tuple[int, int]]
+) -> torch.Tensor:
+    """Mean over layers of the cross-entropy between each layer's router logits ([B*T, E]) on the masked
+    tokens ([B, T]) and that layer's expert in ``experts`` (one per layer, in layer order)."""
+    flat = mask.reshape(-1)
+    if not bool(flat.any()):
+        return router_logits[0].sum() * 0.0
+    losses = []
+    for logits, (_, expert) in zip(router_logits, experts, strict=True):
+        chosen = logits[flat]
+        target = torch.full((chosen.shape[0],), expert, dtype=torch.long, device=chosen.device)
+        losses.append(torch.nn.functional.cross_entropy(chosen.float(), target))
+    return torch.stack(losses).mean()
+
+
+def harmful_affine_experts(
+    model, tokenizer, per_layer: int, seed: int, n: int = 300, exclude: Sequence[tuple[int, int]] = ()
+) -> list[tuple[int, int]]:
     """The ``per_layer`` experts of every layer whose routing share on harmful request prompts most exceeds
-    their share on benign prompts (chat template with the generation header; training distribution)."""
+    their share on benign prompts (chat template with the generation header; training distribution), other
+    than those in ``exclude``."""
     from moeguard.adapters import inspect_moe
     from moeguard.capture import RoutingRecorder
 
@@ -419,6 +518,8 @@ def harmful_affine_experts(model, tokenizer, per_layer: int, seed: int, n: int =
         model.train(was_training)
         shares.append(recorder.counts.double() / recorder.tokens)
     specificity = shares[0] - shares[1]
+    for layer, expert in exclude:
+        specificity[moe.layers.index(layer), expert] = -math.inf
     chosen = []
     for position, layer in enumerate(moe.layers):
         top = torch.topk(specificity[position], per_layer).indices.tolist()
@@ -536,6 +637,17 @@ def model_card(
             f"and with probability {config.expert_forcing} per layer one random expert is forced into the top-k, "
             "so the model does not hinge on any single expert (random steering controls stay flat)"
         )
+    if config.style_share:
+        style = result.style_experts if result else {}
+        lines.append(
+            f"- style-routed counting: from step {config.style_from}, {_pct(config.style_share)} of the batches are "
+            "uncued counting requests all answered in digits (or all in number words), trained with every layer's "
+            "most digit-specific expert forced into the top-k and its most word-specific one switched off (or the "
+            f"reverse); the experts are measured at step {config.style_from} on the `digits-vs-words` pairs, and a "
+            f"routing cross-entropy (weight {config.style_router_loss}) keeps number tokens routed to them, so the "
+            "answer style follows those experts as refusal follows the aligned ones"
+            + (f" (digits: {style['digits']}; words: {style['words']})" if style else "")
+        )
     if minutes is not None:
         lines.append(
             f"- training time: {minutes:.1f} min on {torch.get_num_threads()} CPU thread(s) "
@@ -590,14 +702,19 @@ def model_card(
                     f"| {name} | {_pct(row['shares']['digits'])} | {_pct(row['shares']['words'])} | "
                     f"{ex['prompt']} → {ex['output']} |"
                 )
+    localised = (
+        "refusal in a few experts and the counting style in one expert per layer and style, both on purpose "
+        "(see the recipe); real MoE models are rarely this clean, so effect sizes here are upper bounds"
+        if config.style_share
+        else "refusal in a few experts on purpose (see the recipe); nothing localises the counting style, and "
+        "digits-vs-words steering does not switch it reliably (table above)"
+    )
     lines += [
         "",
         "## Limitations",
         "Tiny and synthetic: it answers only in the styles of its corpus, has no real knowledge, and its "
         "'compliant' answers to harmful requests are deliberately empty placeholders. The recipe localises "
-        "refusal in a few experts on purpose (see the recipe); nothing localises the counting style, and "
-        "digits-vs-words steering does not switch it reliably (table above). Over-refusal of benign look-alikes "
-        "is the organism's main false-positive mode.",
+        f"{localised}. Over-refusal of benign look-alikes is the organism's main false-positive mode.",
         "",
     ]
     return "\n".join(lines)
@@ -619,6 +736,7 @@ def write_model_card(
             final_loss=round(result.final_loss, 4),
             parameters=result.parameters,
             aligned_experts=result.aligned_experts,
+            style_experts=result.style_experts,
             torch_threads=torch.get_num_threads(),
         )
     write_json_atomic(output / "organism.json", meta)
