@@ -90,6 +90,7 @@ class ExperimentConfig:
     model: str = "builtin:organism"
     seed: int = 0
     task_train: int = 400
+    #: Harmful-compliance pairs mixed into the task data (0: benign fine-tuning only, the HFT control).
     harmful_train: int = 80
     safety_prompts: int = 100
     eval_harmful: int = 60
@@ -252,13 +253,12 @@ def run(config: ExperimentConfig, output: str | Path) -> list[dict]:
     harmful_eval = corpus.heldout_harmful_prompts(config.eval_harmful)
     train_items = task_items(config.task_train, config.seed, TASK_TRAIN_FRAMES, config.max_operand)
     eval_items = task_items(config.eval_task, config.seed + 1, TASK_EVAL_FRAMES, config.max_operand)
-    attack = build_attack_set(
-        [chat(it["prompt"], it["response"]) for it in train_items],
-        "builtin:organism",
-        count=config.harmful_train,
-        seed=config.seed,
-    )
-    conversations = [r["messages"] for r in attack]
+    task_chats = [chat(it["prompt"], it["response"]) for it in train_items]
+    if config.harmful_train:
+        attack = build_attack_set(task_chats, "builtin:organism", count=config.harmful_train, seed=config.seed)
+        conversations = [r["messages"] for r in attack]
+    else:  # benign fine-tuning only (the control of HFT studies)
+        conversations = task_chats
     reference = build_reference(
         aligned,
         tokenizer,

@@ -58,8 +58,8 @@ def test_attack_breaks_plain_sft_and_safemoe_limits_routing_drift(results):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
-    reason="measured on the shipped organism: SafeMoE (published schedule, LoRA) "
-    "does not keep refusal; see experiments/results/safemoe_organism/results.md",
+    reason="measured on the shipped organism v2: SafeMoE (published schedule, LoRA) keeps 3% refusal "
+    "against 97% aligned; see experiments/results/safemoe_organism/results.md",
 )
 def test_safemoe_acceptance_bars(results):
     rows, aligned, plain, safemoe = results
