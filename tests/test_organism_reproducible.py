@@ -1,4 +1,4 @@
-"""``moeguard organism train --seed 0`` reproduces the shipped organism (slow: ~14 minutes on 2 CPU cores).
+"""``moeguard organism train --seed 0`` reproduces the shipped organism (slow: ~18 minutes on 2 CPU cores).
 
 Trains the default recipe from scratch through the CLI and compares the result with the shipped weights:
 the same held-out behaviour and SteerMoE numbers within 10 points (bit-identical weights are expected on

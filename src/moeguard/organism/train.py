@@ -1,6 +1,6 @@
 """Training recipe of the model organism and its SteerMoE behaviour check.
 
->>> result = train_organism(OrganismConfig(seed=0), "out/organism")     # ~13 minutes on one CPU thread
+>>> result = train_organism(OrganismConfig(seed=0), "out/organism")     # ~17 minutes on one CPU thread
 >>> model, tokenizer = load_model("out/organism")
 >>> numbers = steering_check(model, tokenizer)      # moeguard.organism.check
 
@@ -85,7 +85,7 @@ class OrganismConfig:
     #: ``moeguard detect`` measures on answer tokens) agrees with the style-routed experts.
     style_router_loss: float = 0.3
     max_length: int = 192
-    #: CPU threads; results are bit-reproducible for a fixed thread count (1: ~13 min on an idle core).
+    #: CPU threads; results are bit-reproducible for a fixed thread count (1: ~17 min on one core in CI).
     threads: int | None = 1
 
     def model_config(self, tokenizer):
