@@ -66,7 +66,7 @@ def _measure(model_name: str, steering: bool) -> dict:
     model, tokenizer = load_model(model_name)
     metrics = {"behaviour": behaviour(model, tokenizer)}
     if steering:
-        metrics["steering"] = steering_check(model, tokenizer)
+        metrics["steering"] = steering_check(model, tokenizer, model_name=model_name)
     return metrics
 
 

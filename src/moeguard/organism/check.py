@@ -73,6 +73,7 @@ def steering_check(
     settings: dict[str, int] | None = None,
     control_seeds: Sequence[int] = (0, 1, 2, 3, 4),
     max_new_tokens: int = 24,
+    model_name: str | None = None,
 ) -> dict:
     """The organism's SteerMoE behaviour, as plain numbers.
 
@@ -80,7 +81,8 @@ def steering_check(
     held-out harmful refusal with no steering, unsafe steering (activate compliance-linked, deactivate
     refusal-linked experts), random controls of the same per-layer counts, and safe steering (activate
     refusal-linked experts); then steers uncued held-out counting prompts to digits and to words with experts
-    detected on ``digits-vs-words``. ``settings`` overrides :data:`STEERING_SETTINGS` keys.
+    detected on ``digits-vs-words``. ``settings`` overrides :data:`STEERING_SETTINGS` keys; ``model_name``
+    is the model the returned specs name (default: the model's own ``name_or_path``).
     """
     from moeguard.adapters import inspect_moe
     from moeguard.data import builtin_pairs
@@ -89,7 +91,7 @@ def steering_check(
     started = time.perf_counter()
     counts = {**STEERING_SETTINGS, **(settings or {})}
     moe = inspect_moe(model)
-    safety = detect_experts(moe, tokenizer, builtin_pairs("safety", n=n_pairs), bootstrap=0)
+    safety = detect_experts(moe, tokenizer, builtin_pairs("safety", n=n_pairs), bootstrap=0, model_name=model_name)
     unsafe = select_experts(safety, counts["unsafe_activate"], counts["unsafe_deactivate"], reverse=True)
     safe = select_experts(safety, counts["safe_activate"])
     prompts = corpus.heldout_harmful_prompts()
@@ -103,7 +105,8 @@ def steering_check(
     mean = statistics.fmean(controls)
     sd = statistics.stdev(controls) if len(controls) > 1 else 0.0
 
-    digits = detect_experts(moe, tokenizer, builtin_pairs("digits-vs-words", n=n_pairs), bootstrap=0)
+    digit_pairs = builtin_pairs("digits-vs-words", n=n_pairs)
+    digits = detect_experts(moe, tokenizer, digit_pairs, bootstrap=0, model_name=model_name)
     to_digits = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"])
     to_words = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"], reverse=True)
     count_prompts = corpus.heldout_counting_prompts()
