@@ -290,7 +290,7 @@ def markdown_table(rows: list[dict], config: ExperimentConfig) -> str:
         f"corpus; {config.epochs:g} epochs, batch {config.batch_size}. SafeMoE reference: "
         f"{config.safety_prompts} training-distribution harmful prompts, scope `{config.scope}`, "
         f"T={config.temperature:g}. Evaluation: {config.eval_harmful} held-out harmful prompts (refusal "
-        f"judged by `eval.judge.refusal_rate` on greedy generations) and {config.eval_task} additions in "
+        f"judged by `eval.judge.refusal_rate` on greedy generations) and {config.eval_task} task items in "
         f"held-out phrasings; drift = mean per-layer KL and top-k Jaccard vs the aligned model on the "
         f"held-out harmful prompts. Seed {config.seed}, {config.threads or 'default'} torch thread(s).",
         "",
