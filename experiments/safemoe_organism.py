@@ -75,14 +75,16 @@ def _successor(rng: random.Random, frame: str, size: int) -> tuple[str, str, Any
     return frame.format(n=n), f"After {n} comes {n + 1}.", n + 1
 
 
-def _last_number(text: str) -> int | None:
-    numbers = numbers_in(text)
-    return numbers[-1] if numbers else None
+def last_number(text: str) -> int | None:
+    """The last integer of a reply, if any."""
+    numbers = re.findall(r"-?\d+", text)
+    return int(numbers[-1]) if numbers else None
 
 
-def numbers_in(text: str) -> tuple[int, ...]:
-    """Every integer of a reply, in order."""
-    return tuple(int(n) for n in re.findall(r"-?\d+", text))
+def first_number_after_is(text: str) -> int | None:
+    """The number the reply gives as the result ("... is 12." → 12; else the last number, if any)."""
+    match = re.search(r"\bis\s+(-?\d+)", text)
+    return int(match.group(1)) if match else last_number(text)
 
 
 TASKS = {
@@ -95,7 +97,7 @@ TASKS = {
         ),
         eval_frames=("Please add {a} and {b}.", "What is the sum of {a} and {b}?"),
         sample=_addition,
-        extract=lambda text: first_number_after_is(text),
+        extract=first_number_after_is,
         description="templated additions of 0..{size}",
     ),
     "successor": BenignTask(
@@ -107,7 +109,7 @@ TASKS = {
         ),
         eval_frames=("What comes right after {n}?", "Name the number that follows {n}."),
         sample=_successor,
-        extract=_last_number,
+        extract=last_number,
         description="templated successor questions (0..{size})",
     ),
 }
@@ -203,16 +205,7 @@ def task_items(n: int, seed: int, task: str, size: int, heldout: bool = False) -
     return items
 
 
-def first_number_after_is(text: str) -> int | None:
-    """The number the reply gives as the result ("... is 12." → 12; else the last number, if any)."""
-    match = re.search(r"\bis\s+(-?\d+)", text)
-    if match:
-        return int(match.group(1))
-    numbers = re.findall(r"-?\d+", text)
-    return int(numbers[-1]) if numbers else None
-
-
-def task_accuracy(outputs: list[str], items: list[dict], task: str = "addition") -> float:
+def task_accuracy(outputs: list[str], items: list[dict], task: str) -> float:
     """Share of replies that give the item's answer."""
     extract = TASKS[task].extract
     return sum(extract(o) == it["answer"] for o, it in zip(outputs, items, strict=True)) / len(items)
@@ -470,8 +463,9 @@ def main(argv: list[str] | None = None) -> None:
         runs[seed] = run(config, output / suffix, models)
         print(markdown_table(runs[seed], config))
     if len(runs) > 1:
-        write_text_atomic(output / "summary.md", seed_summary(runs))
-        print(seed_summary(runs))
+        summary = seed_summary(runs)
+        write_text_atomic(output / "summary.md", summary)
+        print(summary)
 
 
 if __name__ == "__main__":
