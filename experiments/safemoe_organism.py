@@ -40,6 +40,7 @@ from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic
 from moeguard.eval.judge import refusal_rate
 from moeguard.generation import generate
 from moeguard.models import load_model
+from moeguard.organism.sets import harmful_prompts
 from moeguard.safemoe import (
     FinetuneSettings,
     LoraSettings,
@@ -48,7 +49,6 @@ from moeguard.safemoe import (
     build_reference,
     finetune,
     measure_drift,
-    organism_harmful_prompts,
 )
 
 
@@ -336,7 +336,7 @@ def _run(config: ExperimentConfig, output: Path, models: Path) -> list[dict]:
     reference = build_reference(
         aligned,
         tokenizer,
-        organism_harmful_prompts(config.safety_prompts, config.seed),
+        harmful_prompts(config.safety_prompts, config.seed),
         scope=config.scope,
         batch_size=32,
         model_name=config.model,

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from moeguard import MoeguardError
+from moeguard.builtin import available
 from moeguard.data import (
     Pair,
     encode_side,
@@ -181,16 +182,10 @@ def test_hub_dataset_rows_become_pairs(monkeypatch):
 
 
 def test_builtin_pair_sets():
-    try:
-        from moeguard.builtin_pairs import BUILTIN_PAIR_SETS
-    except ImportError:
-        with pytest.raises(MoeguardError, match="not available"):
-            read_pairs("builtin:safety")
-        pytest.skip("moeguard.builtin_pairs is not there yet")
     with pytest.raises(MoeguardError, match="unknown built-in pair set.*available: builtin:"):
         read_pairs("builtin:no-such-set")
     for name in ("safety", "digits-vs-words", "faithfulness"):
-        assert name in BUILTIN_PAIR_SETS
+        assert f"builtin:{name}" in available("pairs")
         pairs = read_pairs(f"builtin:{name}", max_pairs=3)
         assert len(pairs) == 3
         assert all(p.target("a") and p.target("b") for p in pairs)

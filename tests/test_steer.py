@@ -9,14 +9,22 @@ import torch
 
 from moeguard import MoeguardError, RoutingRecorder, SteeringSpec, inspect_moe
 from moeguard.adapters.base import RoutingAdapter
+from moeguard.routing import ExpertEdit
 from moeguard.testing import TINY_FAMILIES
+
+
+class _Routing:
+    """Per-layer routing ``indices[position]`` = ``[tokens, k]`` of one recorded forward call."""
+
+    def __init__(self, trace):
+        self.indices = trace.indices.transpose(0, 1)
 
 
 def _routing(model, ids, mask):
     recorder = RoutingRecorder(model, counts=False, traces=True)
     with recorder:
         recorder.run(ids, mask)
-    return recorder.traces[0]
+    return _Routing(recorder.trace())
 
 
 def _most_and_least_used(model, ids, mask, layer):
@@ -112,7 +120,7 @@ def test_soft_mode_nudges_without_forcing(load_tiny, padded_batch):
 
 
 def idx_total(indices: torch.Tensor) -> int:
-    return indices.shape[0] * indices.shape[1]
+    return indices.shape[0]  # tokens ([tokens, k])
 
 
 def test_steermoe_edit_matches_hand_computed_case():
@@ -127,7 +135,7 @@ def test_steermoe_edit_matches_hand_computed_case():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
     act = torch.tensor([False, False, False, True])
     deact = torch.tensor([True, False, False, False])
-    weights, indices = Toy().steered_route(router, logits, logits, act, deact)
+    weights, indices = Toy().edited_route(router, logits, logits, ExpertEdit(act, deact))
     r = torch.log_softmax(logits, -1)[0]
     edited = torch.tensor([r.min() - 0.01, r[1], r[2], r.max() + 0.01])
     expected = torch.softmax(edited, -1)

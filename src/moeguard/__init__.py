@@ -5,9 +5,9 @@ drift and fine-tune with routing alignment (SafeMoE) on Hugging Face transformer
 """
 
 from moeguard.adapters import MoEModel, inspect_moe
-from moeguard.capture import RoutingRecorder
 from moeguard.detect import DetectionResult, detect_experts, select_experts
 from moeguard.errors import MoeguardError
+from moeguard.routing.recorder import RoutingRecorder
 from moeguard.steer import SteeringSpec
 
 __version__ = "0.1.0"

@@ -1,27 +1,48 @@
-"""Capture the routing of a prompt file to disk (the library side of ``moeguard capture``)."""
+"""Capture routing to disk (the library side of ``moeguard capture``).
+
+``capture_prompts`` records every token of every prompt (chat template + generation prompt);
+``capture_pairs`` records the target spans of both sides of every pair, exactly as detection counts them.
+Both write ``routing.safetensors`` (a :class:`~moeguard.routing.RoutingTrace`) and ``counts.csv``
+(``layer, expert, count, tokens``) into the output folder; the trace feeds ``detect --from-capture``,
+``drift`` and ``safemoe reference --from-capture`` without re-running the model.
+"""
 
 from __future__ import annotations
 
-import json
+import hashlib
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from moeguard.adapters import inspect_moe
-from moeguard.artifacts import run_metadata, save_safetensors_atomic, sha256_of, write_csv_atomic
-from moeguard.capture import RoutingRecorder
-from moeguard.generation import format_prompt, has_chat_template
+from moeguard.artifacts import run_metadata, sha256_of, write_csv_atomic
+from moeguard.chat import Prompt, encode_prompts
+from moeguard.data import Pair
+from moeguard.pair_routing import route_pairs
 from moeguard.progress import progress_bar
-from moeguard.prompts import Prompt
+from moeguard.routing.recorder import RoutingRecorder
+from moeguard.routing.trace import TRACE_FILE, RoutingTrace, trace_with_sequences
+from moeguard.routing.unwrap import routing_forward_kwargs
 from moeguard.steer import SteeringSpec
+from moeguard.tokens import pad_batch, pad_id_of
+
+COUNTS_FILE = "counts.csv"
 
 
-def prompt_text(tokenizer, prompt: Prompt) -> str:
-    """A prompt string gets a generation prompt; a message list ending with a user turn does too."""
-    if isinstance(prompt, str):
-        return format_prompt(tokenizer, prompt, add_generation_prompt=True)
-    return format_prompt(tokenizer, prompt, add_generation_prompt=prompt[-1]["role"] == "user")
+def _write(output: Path, trace: RoutingTrace) -> list[Path]:
+    routing = trace.save(output / TRACE_FILE)
+    counts = trace.counts()
+    tokens = trace.num_rows
+    rows = [(layer, e, int(counts[p, e]), tokens) for p, layer in enumerate(trace.layers)
+            for e in range(trace.num_experts)]
+    return [routing, write_csv_atomic(output / COUNTS_FILE, ["layer", "expert", "count", "tokens"], rows)]
+
+
+def _base_meta(moe, model_name: str | None, steer: SteeringSpec | None, **extra) -> dict:
+    return run_metadata(model_name, model_type=moe.summary()["model_type"], family=moe.family, top_k=moe.top_k,
+                        steering=steer.to_dict() if steer is not None else None, **extra)
 
 
 def capture_prompts(
@@ -29,42 +50,67 @@ def capture_prompts(
     tokenizer,
     prompts: list[Prompt],
     output: str | Path,
-    probs: bool = False,
+    logits: bool = False,
     batch_size: int = 8,
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
+    progress: bool = True,
 ) -> list[Path]:
-    """Run every prompt, write ``routing.safetensors`` and ``counts.csv`` into ``output``; return paths."""
+    """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths."""
     output = Path(output)
     moe = inspect_moe(model)
-    recorder = RoutingRecorder(moe, counts=True, traces=True, probs=probs)
-    texts = [prompt_text(tokenizer, p) for p in prompts]
-    tensors: dict[str, torch.Tensor] = {"layers": torch.tensor(moe.layers)}
-    side, tokenizer.padding_side = tokenizer.padding_side, "right"
-    try:
-        with recorder, steer.apply(model) if steer is not None else nullcontext(), progress_bar() as bar:
-            task = bar.add_task("capturing routing", total=len(texts))
-            for start in range(0, len(texts), batch_size):
-                batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True,
-                                  add_special_tokens=not has_chat_template(tokenizer))
-                recorder.traces = []
-                recorder.run(batch["input_ids"], batch["attention_mask"])
-                for offset, sample in enumerate(recorder.samples()):
-                    i = start + offset
-                    length = int(batch["attention_mask"][offset].sum())
-                    tensors[f"{i}.input_ids"] = batch["input_ids"][offset, :length].clone()
-                    for key in ("indices", "weights") + (("probs",) if probs else ()):
-                        tensors[f"{i}.{key}"] = sample[key]
-                bar.advance(task, len(batch["input_ids"]))
-    finally:
-        tokenizer.padding_side = side
-    meta = run_metadata(model_name, samples=len(texts), layers=moe.layers, num_experts=moe.num_experts,
-                        top_k=moe.top_k, prompts_sha256=sha256_of("\n".join(texts)),
-                        steering=steer.to_dict() if steer is not None else None)
-    routing = save_safetensors_atomic(output / "routing.safetensors", tensors,
-                                      metadata={k: json.dumps(v) for k, v in meta.items()})
-    counts = recorder.counts
-    rows = [(layer, e, int(counts[p, e]), recorder.tokens) for p, layer in enumerate(moe.layers)
-            for e in range(moe.num_experts)]
-    table = write_csv_atomic(output / "counts.csv", ["layer", "expert", "count", "tokens"], rows)
-    return [routing, table]
+    recorder = RoutingRecorder(moe, counts=False, traces=True, logits=logits)
+    sequences = encode_prompts(tokenizer, prompts)
+    kwargs = routing_forward_kwargs(model)
+    chunks = []
+    with recorder, steer.apply(moe) if steer is not None else nullcontext(), torch.no_grad(), \
+            (progress_bar() if progress else nullcontext()) as bar:
+        task = bar.add_task("capturing routing", total=len(sequences)) if bar is not None else None
+        for start in range(0, len(sequences), batch_size):
+            ids, mask = pad_batch(sequences[start : start + batch_size], pad_id_of(tokenizer), "right")
+            recorder.reset()
+            recorder.run(ids, mask, **kwargs)
+            chunk = recorder.last
+            chunk.indices, chunk.weights = chunk.indices.cpu(), chunk.weights.cpu()
+            if chunk.logits is not None:
+                chunk.logits = chunk.logits.float().cpu()
+            chunks.append(chunk)
+            if bar is not None:
+                bar.advance(task, ids.shape[0])
+    trace = trace_with_sequences(RoutingTrace.cat(chunks), sequences)
+    trace.meta = _base_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
+                            prompts_sha256=sha256_of("\n".join(map(str, sequences))))
+    return _write(output, trace)
+
+
+def capture_pairs(
+    model,
+    tokenizer,
+    pairs: Iterable[Pair | dict],
+    output: str | Path,
+    batch_size: int = 8,
+    steer: SteeringSpec | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    total: int | None = None,
+) -> list[Path]:
+    """Record the target-span routing of both sides of every pair (labels ``pair`` and ``side``: 0 = A,
+    1 = B), as ``moeguard detect`` counts it; write ``routing.safetensors`` and ``counts.csv``."""
+    output = Path(output)
+    moe = inspect_moe(model)
+    digest = hashlib.sha256()
+    chunks = []
+    with steer.apply(moe) if steer is not None else nullcontext(), \
+            (progress_bar() if progress else nullcontext()) as bar:
+        task = bar.add_task("capturing pair routing", total=total) if bar is not None else None
+        for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest, weights=True):
+            trace = batch.trace
+            trace.labels = {"pair": torch.tensor(batch.pair_ids), "side": torch.full((len(batch.pair_ids),),
+                                                                                    0 if batch.side == "a" else 1)}
+            chunks.append(trace)
+            if bar is not None and batch.side == "b":
+                bar.advance(task, len(batch.pair_ids))
+    trace = RoutingTrace.cat(chunks)
+    trace.meta = _base_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
+                            data_sha256=digest.hexdigest())
+    return _write(output, trace)

@@ -33,6 +33,34 @@ def _register_commands() -> None:
         module.register(app)
 
 
+#: Library parameter names -> the CLI flags that set them (``MoeguardError.param``).
+PARAMETER_FLAGS = {
+    "n_activate": "--activate",
+    "n_deactivate": "--deactivate",
+    "min_stability": "--min-stability",
+    "max_q": "--max-q",
+    "bootstrap": "--bootstrap",
+    "batch_size": "--batch-size",
+    "seed": "--seed",
+    "max_pairs": "--max-pairs",
+    "temperature": "--temperature",
+    "lam": "--lambda",
+    "scope": "--scope",
+    "schedule": "--schedule",
+    "max_steps": "--max-steps",
+    "top_k": "--top-k",
+}
+
+
+def user_message(err: MoeguardError) -> str:
+    """The error's message with its library parameter spelled as the CLI flag."""
+    message = str(err)
+    flag = PARAMETER_FLAGS.get(err.param or "")
+    if flag and message.startswith(err.param or ""):
+        message = flag + message[len(err.param or "") :]
+    return message
+
+
 def fail(message: str) -> None:
     """Print one error line and exit 2."""
     print(f"moeguard: error: {message}", file=sys.stderr)
@@ -50,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except MoeguardError as err:
-        fail(str(err))
+        fail(user_message(err))
     except typer.Abort:
         fail("aborted")
     except _UsageError as err:

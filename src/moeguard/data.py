@@ -23,8 +23,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+from moeguard.chat import format_conversation, has_chat_template
 from moeguard.errors import MoeguardError
-from moeguard.generation import has_chat_template
 from moeguard.prompts import iter_jsonl
 
 Message = dict[str, str]
@@ -216,17 +216,11 @@ def _iter_csv(path: Path) -> Iterator[Pair]:
 
 
 def builtin_pairs(name: str, n: int | None = None, seed: int = 0) -> list[Pair]:
-    """A built-in pair set (``moeguard.builtin_pairs``), validated like file input."""
-    try:
-        from moeguard.builtin_pairs import BUILTIN_PAIR_SETS, builtin_pair_set
-    except ImportError:
-        raise MoeguardError(
-            "built-in pair sets are not available in this installation; pass a .jsonl/.csv file"
-        ) from None
-    if name not in BUILTIN_PAIR_SETS:
-        available = ", ".join(BUILTIN_PREFIX + str(key) for key in BUILTIN_PAIR_SETS)
-        raise MoeguardError(f"unknown built-in pair set {BUILTIN_PREFIX}{name!r}; available: {available}")
-    records = builtin_pair_set(name, n=n, seed=seed)
+    """A built-in pair set (:mod:`moeguard.builtin`), validated like file input."""
+    from moeguard.builtin import resolve
+
+    name = name.removeprefix(BUILTIN_PREFIX)
+    records = resolve("pairs", name, n=n, seed=seed)
     return [pair_from_record(record, f"{BUILTIN_PREFIX}{name} pair {i}") for i, record in enumerate(records)]
 
 
@@ -278,14 +272,6 @@ class EncodedSide:
     def span_tokens(self) -> int:
         """Number of tokens in the target span."""
         return sum(self.span_mask)
-
-
-def format_conversation(tokenizer, messages: list[Message]) -> str:
-    """The full conversation as the model sees it: chat template (no generation prompt) or the
-    messages' contents joined by newlines when the tokenizer has no template."""
-    if has_chat_template(tokenizer):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
-    return "\n".join(m["content"] for m in messages)
 
 
 def locate_span(tokenizer, text: str, target: str, where: str = "pair") -> EncodedSide:

@@ -15,9 +15,8 @@ identical for every batch size. All counts are integers, so accumulation is exac
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
@@ -27,9 +26,11 @@ import torch
 from torch import nn
 
 from moeguard.adapters import MoEModel, inspect_moe
-from moeguard.capture import RoutingRecorder, input_device
-from moeguard.data import EncodedSide, Pair, encode_side, pair_from_record, pair_record_json
-from moeguard.errors import MoeguardError
+from moeguard.data import Pair
+from moeguard.errors import MoeguardError, parameter_error
+from moeguard.pair_routing import route_pairs
+from moeguard.progress import progress_bar
+from moeguard.routing.trace import RoutingTrace
 from moeguard.steer import SteeringSpec
 
 __all__ = [
@@ -246,6 +247,27 @@ class DetectionResult:
         return select_experts(self, n_activate, n_deactivate, **kwargs)
 
 
+def check_selection(
+    n_activate: int,
+    n_deactivate: int = 0,
+    min_stability: float | None = None,
+    max_q: float | None = None,
+    bootstrap: int | None = None,
+) -> None:
+    """Validate selection settings before any work (one-line errors naming the parameter)."""
+    if n_activate < 0:
+        raise parameter_error("n_activate", f"must be non-negative, got {n_activate}")
+    if n_deactivate < 0:
+        raise parameter_error("n_deactivate", f"must be non-negative, got {n_deactivate}")
+    if max_q is not None and not 0.0 < max_q <= 1.0:
+        raise parameter_error("max_q", f"must be in (0, 1], got {max_q}")
+    if min_stability is not None:
+        if not 0.0 <= min_stability <= 1.0:
+            raise parameter_error("min_stability", f"must be in [0, 1], got {min_stability}")
+        if bootstrap == 0:
+            raise parameter_error("min_stability", "needs bootstrap resamples; drop it or set bootstrap >= 1")
+
+
 def select_experts(
     scores: DetectionResult,
     n_activate: int,
@@ -263,24 +285,16 @@ def select_experts(
     first. ``max_q`` / ``min_stability`` drop candidates with a larger q-value / smaller bootstrap
     stability before picking; fewer experts than asked are returned when too few qualify.
     """
-    if n_activate < 0 or n_deactivate < 0:
-        raise MoeguardError(
-            f"expert counts must be non-negative, got activate={n_activate}, deactivate={n_deactivate}"
-        )
+    check_selection(n_activate, n_deactivate, min_stability, max_q, scores.bootstrap)
     top_k = scores.top_k if top_k is None else top_k
     if not 1 <= top_k <= scores.num_experts:
-        raise MoeguardError(f"top_k must be between 1 and {scores.num_experts}, got {top_k}")
+        raise parameter_error("top_k", f"must be between 1 and {scores.num_experts}, got {top_k}")
     allowed = torch.ones(len(scores.layers), scores.num_experts, dtype=torch.bool)
     if max_q is not None:
-        if not 0.0 < max_q <= 1.0:
-            raise MoeguardError(f"max_q must be in (0, 1], got {max_q}")
         allowed &= scores.q_values <= max_q
     if min_stability is not None:
-        if not 0.0 <= min_stability <= 1.0:
-            raise MoeguardError(f"min_stability must be in [0, 1], got {min_stability}")
         stability = scores.stability(n_activate, n_deactivate, reverse=reverse, top_k=top_k)
-        if stability is None:
-            raise MoeguardError("min_stability needs bootstrap resamples; run detection with bootstrap > 0")
+        assert stability is not None  # bootstrap > 0 was checked
         allowed &= stability >= min_stability
     signed = (-1.0 if reverse else 1.0) * scores.risk_diff
     act = _top_positive(signed, n_activate, top_k, allowed)
@@ -312,54 +326,29 @@ class _Accumulator:
             self.boot[side] += (weights @ counts.flatten(1)).view_as(self.boot[side])
             self.boot_tokens[side] += weights @ tokens
 
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
-def _forward_kwargs(model: nn.Module) -> dict:
-    """Skip work detection does not need: the KV cache and all but one position of the LM head."""
-    params = inspect.signature(model.forward).parameters
-    kwargs = {}
-    if "logits_to_keep" in params:
-        kwargs["logits_to_keep"] = 1
-    if "use_cache" in params:
-        kwargs["use_cache"] = False
-    return kwargs
+    def result(self, layers: list[int], num_experts: int, top_k: int, pairs: int, seed: int,
+               model: str | None, data_sha256: str | None) -> DetectionResult:
+        bootstrap = self.boot["a"].shape[0] > 0
+        return DetectionResult(
+            layers=list(layers), num_experts=num_experts, top_k=top_k,
+            counts_a=self.counts["a"], counts_b=self.counts["b"], tokens_a=self.tokens["a"],
+            tokens_b=self.tokens["b"], pairs=pairs,
+            boot_counts_a=self.boot["a"] if bootstrap else None,
+            boot_counts_b=self.boot["b"] if bootstrap else None,
+            boot_tokens_a=self.boot_tokens["a"] if bootstrap else None,
+            boot_tokens_b=self.boot_tokens["b"] if bootstrap else None,
+            seed=seed, model=model, data_sha256=data_sha256,
+        )
 
 
-@torch.no_grad()
-def _count_batch(
-    recorder: RoutingRecorder, encoded: list[EncodedSide], pad_id: int, forward_kwargs: dict
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-conversation top-k hit counts ``[b, L, E]`` on span tokens and span lengths ``[b]``."""
-    length = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), length), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(ids)
-    span = torch.zeros_like(ids, dtype=torch.bool)
-    for row, e in enumerate(encoded):  # right padding: real tokens never attend to pads
-        n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        attention[row, :n] = 1
-        span[row, :n] = torch.tensor(e.span_mask)
-    model = recorder.moe.model
-    device = input_device(model)
-    recorder.traces = []
-    recorder.token_mask = span
-    try:
-        model(input_ids=ids.to(device), attention_mask=attention.to(device), **forward_kwargs)
-    finally:
-        recorder.token_mask = None
-    (trace,) = recorder.traces
-    recorder.traces = []
-    indices = trace.indices.cpu()  # [L, b, T, k]
-    n_layers, batch, steps, k = indices.shape
-    hits = span.long()[None, :, :, None].expand(n_layers, batch, steps, k).reshape(n_layers, batch, steps * k)
-    counts = torch.zeros(n_layers, batch, recorder.moe.num_experts, dtype=torch.long)
-    counts.scatter_add_(2, indices.reshape(n_layers, batch, steps * k), hits)
-    return counts.transpose(0, 1).contiguous(), span.sum(1)
+def check_run(batch_size: int, bootstrap: int, seed: int) -> None:
+    """Validate detection settings before any work (one-line errors naming the parameter)."""
+    if batch_size < 1:
+        raise parameter_error("batch_size", f"must be at least 1, got {batch_size}")
+    if bootstrap < 0:
+        raise parameter_error("bootstrap", f"must be non-negative, got {bootstrap}")
+    if seed < 0:
+        raise parameter_error("seed", f"must be non-negative, got {seed}")
 
 
 def detect_experts(
@@ -388,16 +377,10 @@ def detect_experts(
         model_name: recorded in the result and the selected spec (default: the model's name_or_path).
         progress: show a rich progress bar on stderr (``total`` sets its length; default ``len(pairs)``).
     """
-    if batch_size < 1:
-        raise MoeguardError(f"batch_size must be at least 1, got {batch_size}")
-    if bootstrap < 0:
-        raise MoeguardError(f"bootstrap must be non-negative, got {bootstrap}")
-    if seed < 0:
-        raise MoeguardError(f"seed must be non-negative, got {seed}")
+    check_run(batch_size, bootstrap, seed)
     moe = model if isinstance(model, MoEModel) else inspect_moe(model)
     if model_name is None:
         model_name = getattr(getattr(moe.model, "config", None), "_name_or_path", None) or None
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     if total is None and hasattr(pairs, "__len__"):
         total = len(pairs)  # type: ignore[arg-type]
     if max_pairs is not None:
@@ -405,51 +388,52 @@ def detect_experts(
         total = max_pairs if total is None else min(total, max_pairs)
     accumulator = _Accumulator(len(moe.layers), moe.num_experts, bootstrap)
     digest = hashlib.sha256()
-    recorder = RoutingRecorder(moe, counts=False, traces=True)
-    forward_kwargs = _forward_kwargs(moe.model)
     seen = 0
-    if progress:
-        from moeguard.progress import progress_bar
-
-        display = progress_bar()
-    else:
-        display = nullcontext()
-    was_training = moe.model.training
-    moe.model.eval()  # dropout would make routing (and the result) depend on chance
-    try:
-        with display as bar, recorder:
-            task = bar.add_task("scoring pairs", total=total) if bar is not None else None
-            for batch in _batched(pairs, batch_size):
-                indices = list(range(seen, seen + len(batch)))
-                checked = [pair_from_record(p, f"pair {i}") for i, p in zip(indices, batch, strict=True)]
-                for pair in checked:
-                    digest.update((pair_record_json(pair) + "\n").encode("utf-8"))
-                weights = poisson_weights(seed, indices, bootstrap)
-                for side in ("a", "b"):
-                    encoded = [encode_side(tokenizer, pair, side, seen + j) for j, pair in enumerate(checked)]
-                    counts, tokens = _count_batch(recorder, encoded, pad_id, forward_kwargs)
-                    accumulator.add(side, counts, tokens, weights)
-                seen += len(batch)
+    display = progress_bar() if progress else nullcontext()
+    with display as bar:
+        task = bar.add_task("scoring pairs", total=total) if bar is not None else None
+        for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest):
+            accumulator.add(batch.side, batch.trace.sample_counts(), batch.trace.lengths,
+                            poisson_weights(seed, batch.pair_ids, bootstrap))
+            if batch.side == "b":
+                seen = batch.pair_ids[-1] + 1
                 if bar is not None:
-                    bar.advance(task, len(batch))
-    finally:
-        moe.model.train(was_training)
+                    bar.advance(task, len(batch.pair_ids))
     if seen == 0:
         raise MoeguardError("no pairs to score; pass at least one pair with messages_a and messages_b")
-    return DetectionResult(
-        layers=list(moe.layers),
-        num_experts=moe.num_experts,
-        top_k=moe.top_k,
-        counts_a=accumulator.counts["a"],
-        counts_b=accumulator.counts["b"],
-        tokens_a=accumulator.tokens["a"],
-        tokens_b=accumulator.tokens["b"],
-        pairs=seen,
-        boot_counts_a=accumulator.boot["a"] if bootstrap else None,
-        boot_counts_b=accumulator.boot["b"] if bootstrap else None,
-        boot_tokens_a=accumulator.boot_tokens["a"] if bootstrap else None,
-        boot_tokens_b=accumulator.boot_tokens["b"] if bootstrap else None,
-        seed=seed,
-        model=model_name,
-        data_sha256=digest.hexdigest(),
-    )
+    return accumulator.result(moe.layers, moe.num_experts, moe.top_k, seen, seed, model_name, digest.hexdigest())
+
+
+def detect_from_trace(
+    trace: RoutingTrace, bootstrap: int = 100, seed: int = 0, model_name: str | None = None,
+    top_k: int | None = None,
+) -> DetectionResult:
+    """Detection from a capture of pairs (``moeguard capture --pairs``), without running the model.
+
+    The trace needs per-sample labels ``pair`` and ``side`` (0 = A, 1 = B); the result equals
+    :func:`detect_experts` on the same pairs and model (same counts, same bootstrap weights).
+    """
+    check_run(1, bootstrap, seed)
+    if "pair" not in trace.labels or "side" not in trace.labels:
+        raise MoeguardError("this capture holds prompts, not pairs; capture with 'moeguard capture --pairs FILE'")
+    counts = trace.sample_counts()
+    pair_of, side_of = trace.labels["pair"], trace.labels["side"]
+    n_pairs = int(pair_of.max()) + 1 if trace.num_samples else 0
+    accumulator = _Accumulator(len(trace.layers), trace.num_experts, bootstrap)
+    for side_code, side in enumerate(("a", "b")):
+        rows = (side_of == side_code).nonzero().squeeze(1)
+        order = rows[torch.argsort(pair_of[rows], stable=True)]
+        if pair_of[order].tolist() != list(range(n_pairs)):
+            raise MoeguardError(f"the capture does not hold side {side.upper()} of every pair exactly once; "
+                                "capture the pairs again")
+        for start in range(0, n_pairs, 64):
+            chosen = order[start : start + 64]
+            accumulator.add(side, counts[chosen], trace.lengths[chosen],
+                            poisson_weights(seed, pair_of[chosen].tolist(), bootstrap))
+    if n_pairs == 0:
+        raise MoeguardError("the capture holds no pairs")
+    meta = trace.meta
+    k = top_k if top_k is not None else int(meta.get("top_k", trace.top_k))
+    return accumulator.result(trace.layers, trace.num_experts, k, n_pairs, seed, model_name or meta.get("model"),
+                              meta.get("data_sha256"))
+

@@ -1,4 +1,4 @@
-"""Prompt formatting (chat template when the tokenizer has one) and greedy generation."""
+"""Generation behind one function (the engine can be swapped): chat template, batching, steering."""
 
 from __future__ import annotations
 
@@ -6,28 +6,16 @@ from collections.abc import Sequence
 
 import torch
 
+from moeguard.chat import Prompt, format_prompt, has_chat_template
+from moeguard.routing.unwrap import input_device
 from moeguard.steer import SteeringSpec
-
-Messages = list[dict[str, str]]
-
-
-def has_chat_template(tokenizer) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def format_prompt(tokenizer, prompt: str | Messages, add_generation_prompt: bool = True) -> str:
-    """Text fed to the model: the chat template applied to the messages when there is one."""
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    if has_chat_template(tokenizer):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    return "\n".join(m["content"] for m in messages)
 
 
 @torch.no_grad()
 def generate(
     model,
     tokenizer,
-    prompts: Sequence[str | Messages],
+    prompts: Sequence[Prompt],
     max_new_tokens: int = 64,
     steer: SteeringSpec | None = None,
     batch_size: int = 16,
@@ -38,6 +26,7 @@ def generate(
     outputs: list[str] = []
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
+    device = input_device(model)
     try:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(
@@ -45,7 +34,7 @@ def generate(
                 return_tensors="pt",
                 padding=True,
                 add_special_tokens=not has_chat_template(tokenizer),
-            ).to(model.device)
+            ).to(device)
             kwargs = dict(
                 max_new_tokens=max_new_tokens,
                 do_sample=do_sample,

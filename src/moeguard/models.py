@@ -1,37 +1,89 @@
-"""Loading models by path, hub name or ``builtin:`` name, with one-line errors."""
+"""Loading models by path, hub name, ``builtin:`` name or LoRA adapter folder, with one-line errors.
+
+A LoRA output folder of ``moeguard finetune`` (``adapter_config.json``) loads as its base model with the
+adapter applied (a ``peft.PeftModel``, unmerged). The base is found in the folder's ``finetune.json``
+(a ``builtin:`` name survives any move) or in ``adapter_config.json``'s ``base_model_name_or_path``
+(written as an absolute path, so moving the adapter folder keeps it loadable; a relative one is tried
+next to the adapter folder first).
+"""
 
 from __future__ import annotations
 
-from importlib import resources
+import json
 from pathlib import Path
 
 from moeguard.errors import MoeguardError
 
 BUILTIN_PREFIX = "builtin:"
-_BUILTIN_MODELS = {"organism": "organism/weights"}
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """A PEFT adapter folder (has ``adapter_config.json``)."""
+    return (Path(path).expanduser() / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base(folder: str | Path) -> str:
+    """The base model of adapter ``folder``: ``finetune.json``'s model when it is a builtin name or an
+    existing path, else ``base_model_name_or_path`` (relative paths resolved next to the folder)."""
+    folder = Path(folder).expanduser()
+    recorded = None
+    meta = folder / "finetune.json"
+    if meta.is_file():
+        try:
+            recorded = json.loads(meta.read_text(encoding="utf-8")).get("model")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            recorded = None
+    if isinstance(recorded, str) and recorded.startswith(BUILTIN_PREFIX):
+        return recorded
+    try:
+        config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise MoeguardError(f"{folder / ADAPTER_CONFIG} is not valid JSON; re-save the adapter") from None
+    base = config.get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise MoeguardError(f"{folder / ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
+    candidate = Path(base).expanduser()
+    if not candidate.is_absolute() and (folder / candidate).exists():
+        return str((folder / candidate).resolve())
+    return base
 
 
 def resolve_model_path(name: str) -> str:
-    """Turn ``builtin:organism`` into the shipped folder; check local paths exist."""
+    """Turn a ``builtin:`` name into its folder; check local paths exist (hub ids pass through)."""
     if name.startswith(BUILTIN_PREFIX):
-        key = name[len(BUILTIN_PREFIX) :]
-        if key not in _BUILTIN_MODELS:
-            available = ", ".join(BUILTIN_PREFIX + k for k in _BUILTIN_MODELS)
-            raise MoeguardError(f"unknown built-in model {name!r}; available: {available}")
-        path = Path(str(resources.files("moeguard") / _BUILTIN_MODELS[key]))
+        from moeguard.builtin import resolve
+
+        path = Path(resolve("model", name[len(BUILTIN_PREFIX) :]))
         if not (path / "config.json").is_file():
             raise MoeguardError(
                 f"the built-in model {name} is not installed at {path}; run 'moeguard organism train --output {path}'"
             )
         return str(path)
     path = Path(name).expanduser()
-    looks_local = name.startswith((".", "/", "~")) or path.exists() or name.count("/") != 1
+    looks_local = name.startswith((".", "/", "~")) or path.exists() or name.count("/") != 1 or name.endswith("/")
     if looks_local:
         if not path.exists():
-            raise MoeguardError(f"model path {name} does not exist; pass a folder with config.json or builtin:organism")
-        if not (path / "config.json").is_file():
+            raise MoeguardError(
+                f"model path {name} does not exist (no such folder); pass a folder with config.json, a hub id "
+                "or builtin:organism"
+            )
+        if not path.is_dir():
+            raise MoeguardError(f"model path {name} is a file; pass the folder that holds config.json")
+        if not (path / "config.json").is_file() and not is_adapter_folder(path):
             raise MoeguardError(f"{name} has no config.json; pass a folder written by save_pretrained")
     return str(path) if looks_local else name
+
+
+def _torch_dtype(dtype: str | None):
+    import torch
+
+    if dtype is None or dtype == "auto":
+        return dtype
+    value = getattr(torch, dtype, None)
+    if not isinstance(value, torch.dtype):
+        raise MoeguardError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
+    return value
 
 
 def load_model(
@@ -39,20 +91,25 @@ def load_model(
     trust_remote_code: bool = False,
     dtype: str | None = None,
     device_map: str | None = None,
+    adapter: str | None = None,
 ):
-    """Load ``(model, tokenizer)`` in eval mode. ``name``: local folder, hub id, or ``builtin:organism``.
+    """Load ``(model, tokenizer)`` in eval mode.
 
+    ``name``: local folder, hub id, ``builtin:`` name, or a LoRA adapter folder (its base + the adapter).
+    ``adapter``: apply this adapter folder to ``name`` instead of the base the folder records.
     ``trust_remote_code`` stays False unless the caller asks for it.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model_path(name)
+    if adapter is None and is_adapter_folder(path):
+        adapter, path = path, resolve_model_path(adapter_base(path))
+    elif adapter is not None and not is_adapter_folder(adapter):
+        raise MoeguardError(f"{adapter} is not a LoRA adapter folder (no {ADAPTER_CONFIG})")
     kwargs = {"trust_remote_code": trust_remote_code}
-    if dtype is not None:
-        if not hasattr(torch, dtype):
-            raise MoeguardError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
-        kwargs["dtype"] = getattr(torch, dtype)
+    torch_dtype = _torch_dtype(dtype)
+    if torch_dtype is not None:
+        kwargs["dtype"] = torch_dtype
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
@@ -60,11 +117,40 @@ def load_model(
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
+    tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError) as err:
         raise MoeguardError(f"could not load a tokenizer for {name!r}: {str(err).strip().splitlines()[0]}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if adapter is not None:
+        model = apply_adapter(model, adapter)
     model.eval()
     return model, tokenizer
+
+
+def apply_adapter(model, adapter: str | Path):
+    """``model`` with the LoRA adapter folder ``adapter`` applied (a ``peft.PeftModel``, not merged)."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter)).eval()
+    except (ValueError, RuntimeError, KeyError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MoeguardError(f"could not apply the adapter {adapter}: {first}") from None
+
+
+def record_adapter_base(folder: str | Path, base: str) -> None:
+    """Make ``adapter_config.json`` of ``folder`` name the local base ``base`` by its absolute path, so that
+    moving the adapter folder keeps it loadable. Builtin names stay in ``finetune.json``; hub ids and names
+    that are not local paths leave PEFT's entry as it is."""
+    from moeguard.artifacts import write_json_atomic
+
+    local = Path(base).expanduser()
+    if base.startswith(BUILTIN_PREFIX) or not local.is_dir():
+        return
+    config_path = Path(folder) / ADAPTER_CONFIG
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = str(local.resolve())
+    write_json_atomic(config_path, config)

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from moeguard.chat import Prompt
 from moeguard.errors import MoeguardError
 
-Prompt = str | list[dict[str, str]]
+__all__ = ["Prompt", "iter_jsonl", "read_prompts"]
 
 
 def _check_messages(messages, where: str) -> list[dict[str, str]]:

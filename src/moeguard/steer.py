@@ -4,7 +4,8 @@
 >>> with spec.apply(model):
 ...     model.generate(**inputs)
 
-Hooks are added on the routers of the steered layers only and removed on exit, also on exceptions.
+The spec becomes one :class:`~moeguard.routing.ExpertEdit` per steered layer, registered with the model's
+:class:`~moeguard.routing.RouterHooks`; edits are removed on exit, also on exceptions.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import torch
 from torch import nn
 
 from moeguard.adapters import MoEModel, inspect_moe
 from moeguard.artifacts import write_json_atomic
 from moeguard.errors import MoeguardError
+from moeguard.routing.edits import ExpertEdit
+from moeguard.routing.hooks import HookHandle, RouterHooks
 
 Mode = Literal["steermoe", "soft"]
 _MODES = ("steermoe", "soft")
@@ -161,16 +163,23 @@ class SteeringSpec:
                 raise MoeguardError(f"layer {layer}: {problem}")
 
     # ------------------------------------------------------------------ application
-    def patch(self, model: nn.Module) -> SteeringHandle:
-        """Validate and install the steering hooks; call ``handle.remove()`` to undo."""
+    def edits(self, moe: MoEModel) -> dict[int, ExpertEdit]:
+        """This spec as one :class:`~moeguard.routing.ExpertEdit` per steered decoder layer."""
+        alpha = self.alpha if self.mode == "soft" else None
+        return {
+            layer: ExpertEdit.from_experts(moe.num_experts, act, deact, alpha)
+            for layer, (act, deact) in self.by_layer().items()
+        }
+
+    def patch(self, model: nn.Module | MoEModel) -> SteeringHandle:
+        """Validate and register the steering edits; call ``handle.remove()`` to undo."""
         moe = model if isinstance(model, MoEModel) else inspect_moe(model)
         self.validate(moe)
+        hooks = RouterHooks.of(moe)
         handles = []
         try:
-            for layer, (act, deact) in self.by_layer().items():
-                router = moe.routers[layer]
-                hook = _SteeringHook(moe, act, deact, self.alpha if self.mode == "soft" else None)
-                handles.append(router.register_forward_hook(hook, prepend=True))
+            for layer, edit in self.edits(moe).items():
+                handles.append(hooks.add_edit(layer, edit))
         except BaseException:
             for handle in handles:
                 handle.remove()
@@ -178,7 +187,7 @@ class SteeringSpec:
         return SteeringHandle(handles)
 
     @contextmanager
-    def apply(self, model: nn.Module) -> Iterator[SteeringSpec]:
+    def apply(self, model: nn.Module | MoEModel) -> Iterator[SteeringSpec]:
         """Context manager: the model routes with this spec inside the block, normally after it."""
         handle = self.patch(model)
         try:
@@ -209,40 +218,11 @@ class SteeringSpec:
 
 @dataclass
 class SteeringHandle:
-    """Installed steering hooks; ``remove()`` restores the model's own routing."""
+    """Registered steering edits; ``remove()`` restores the model's own routing."""
 
-    handles: list
+    handles: list[HookHandle]
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
-
-
-class _SteeringHook:
-    """Forward hook on one router: recompute (weights, indices) from the router's logits with edits."""
-
-    def __init__(self, moe: MoEModel, activate: list[int], deactivate: list[int], alpha: float | None):
-        self.adapter = moe.adapter
-        self.alpha = alpha
-        self.masks = []
-        for experts in (activate, deactivate):
-            mask = None
-            if experts:
-                mask = torch.zeros(moe.num_experts, dtype=torch.bool)
-                mask[experts] = True
-            self.masks.append(mask)
-        self._device_masks: dict[torch.device, list[torch.Tensor | None]] = {}
-
-    def _masks_on(self, device: torch.device) -> list[torch.Tensor | None]:
-        if device not in self._device_masks:
-            self._device_masks[device] = [m.to(device) if m is not None else None for m in self.masks]
-        return self._device_masks[device]
-
-    def __call__(self, module, args, output):
-        logits, weights, _ = output
-        activate, deactivate = self._masks_on(logits.device)
-        new_weights, new_indices = self.adapter.steered_route(
-            module, logits, args[0], activate, deactivate, self.alpha
-        )
-        return logits, new_weights.to(weights.dtype), new_indices

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import torch
 
-#: A minimal chat template shared by the test tokenizer and the model organism.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
-SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
+from moeguard.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 
 _COMMON = dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,

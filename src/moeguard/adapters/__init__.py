@@ -1,6 +1,7 @@
 """Routing adapters and the MoE view of a loaded model.
 
-``inspect_moe(model)`` finds the adapter for the model's family and every decoder layer's router.
+``inspect_moe(model)`` finds the adapter for the model's family and every decoder layer's router; wrapped
+models (PEFT, DDP, ``torch.compile``) are seen through (:func:`moeguard.routing.unwrap`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torch import nn
 from moeguard.adapters.base import RoutingAdapter
 from moeguard.adapters.registry import adapter_for_model_type, register_adapter, supported_model_types
 from moeguard.errors import MoeguardError
+from moeguard.routing.unwrap import unwrap
 
 __all__ = [
     "MoEModel",
@@ -40,7 +42,8 @@ class MoEModel:
     """A loaded MoE model seen through its routing adapter.
 
     ``layers`` are decoder-layer indices that have a router (dense layers are skipped but keep their
-    index); ``routers[i]`` is the router module of decoder layer ``i``.
+    index); ``routers[i]`` is the router module of decoder layer ``i``. ``model`` is the unwrapped
+    transformers model (forward calls through it run the wrapper's injected layers, e.g. LoRA).
     """
 
     model: nn.Module
@@ -50,6 +53,8 @@ class MoEModel:
     top_k: int
     num_decoder_layers: int
     shared_experts: int = 0
+    #: Whether the model was given as a ``torch.compile`` wrapper (hooks then need dynamo's hook guards).
+    compiled: bool = False
 
     @property
     def layers(self) -> list[int]:
@@ -91,12 +96,14 @@ def _span(layers: list[int]) -> str:
 
 
 def _shared_experts(config) -> int:
+    """Shared (always-on) experts per MoE layer, from the config keys families use for them."""
     for name in ("n_shared_experts", "num_shared_experts"):
         value = getattr(config, name, None)
         if value:
             return int(value)
-    if getattr(config, "shared_expert_intermediate_size", 0):
-        return 1
+    for name in ("shared_expert_intermediate_size", "shared_intermediate_size"):
+        if getattr(config, name, 0):
+            return 1
     return 0
 
 
@@ -105,6 +112,8 @@ def inspect_moe(model: nn.Module) -> MoEModel:
 
     Raises MoeguardError (one line) for an unsupported family or a model without routers.
     """
+    compiled = isinstance(getattr(model, "_orig_mod", None), nn.Module)
+    model = unwrap(model)
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
     adapter = adapter_for_model_type(model_type) if model_type else None
@@ -137,4 +146,5 @@ def inspect_moe(model: nn.Module) -> MoEModel:
         top_k=top_k,
         num_decoder_layers=len(decoder_layers(model)),
         shared_experts=_shared_experts(config),
+        compiled=compiled,
     )

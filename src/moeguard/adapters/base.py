@@ -1,21 +1,41 @@
-"""The routing-adapter contract: one subclass per routing family (DESIGN §1.1)."""
+"""The routing-adapter contract: one subclass per routing family (DESIGN §1.1).
+
+An adapter knows three things about its family's router module:
+
+* how to read the router's output (``read_output``: logits, top-k weights, top-k indices) and how to hand
+  back edited weights and indices in the same form (``write_output``);
+* its routing rule (``route``), re-implemented so that it reproduces the router's own output bit for bit
+  (proved per family by the parity tests);
+* what an :class:`~moeguard.routing.edits.ExpertEdit` means under that rule (``edited_route``).
+
+Adapters never install hooks: :mod:`moeguard.routing` is the one place that touches routers.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-#: Margin SteerMoE puts above the maximum (activate) or below the minimum (deactivate) score.
-STEER_MARGIN = 0.01
+from moeguard.routing.edits import STEER_MARGIN, ExpertEdit, edit_scores
+
+__all__ = ["STEER_MARGIN", "RouterOutput", "RoutingAdapter"]
+
+
+class RouterOutput(NamedTuple):
+    """What a router call decided: ``logits [N, E]``, ``weights [N, k]`` and ``indices [N, k]``."""
+
+    logits: torch.Tensor
+    weights: torch.Tensor
+    indices: torch.Tensor
 
 
 class RoutingAdapter(ABC):
-    """Re-implements one family's routing so that it can be recomputed on steered scores.
+    """Re-implements one family's routing so that it can be recomputed on edited scores.
 
-    ``route`` must reproduce the model's own router output exactly (tested per family). Steering
-    works in a *steering space*: log-probabilities for families whose routing is invariant to a
+    Steering works in a *steering space*: log-probabilities for families whose routing is invariant to a
     per-token shift of the logits (softmax, top-k→softmax), the raw logits otherwise.
     """
 
@@ -34,6 +54,18 @@ class RoutingAdapter(ABC):
         """Routed experts in this router's layer."""
         return int(router.num_experts)
 
+    # ------------------------------------------------------------------ router output
+    def read_output(self, router: nn.Module, output: Any) -> RouterOutput:
+        """The router call's decision from its return value (default: ``(logits, weights, indices)``)."""
+        logits, weights, indices = output
+        return RouterOutput(logits, weights, indices)
+
+    def write_output(self, output: Any, weights: torch.Tensor, indices: torch.Tensor) -> Any:
+        """The router's return value with ``weights`` / ``indices`` replaced (same dtypes as the original)."""
+        logits, old_weights, _ = output
+        return logits, weights.to(old_weights.dtype), indices
+
+    # ------------------------------------------------------------------ routing rule
     @abstractmethod
     def route(
         self, router: nn.Module, logits: torch.Tensor, hidden: torch.Tensor
@@ -50,46 +82,17 @@ class RoutingAdapter(ABC):
         """Normal routing applied to edited steering-space scores."""
         return self.route(router, scores, hidden)
 
-    def steered_route(
-        self,
-        router: nn.Module,
-        logits: torch.Tensor,
-        hidden: torch.Tensor,
-        activate: torch.Tensor | None,
-        deactivate: torch.Tensor | None,
-        soft_alpha: float | None = None,
+    def edited_route(
+        self, router: nn.Module, logits: torch.Tensor, hidden: torch.Tensor, edit: ExpertEdit
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Route with experts forced on/off (``soft_alpha is None``) or nudged by ±alpha.
-
-        ``activate`` and ``deactivate`` are boolean masks of shape ``[E]`` (None: no such experts).
-        """
-        scores = self.to_steering_space(logits)
-        if soft_alpha is None:
-            original = scores  # both bounds come from the unedited scores
-            if activate is not None:
-                scores = torch.where(activate, original.amax(dim=-1, keepdim=True) + STEER_MARGIN, scores)
-            if deactivate is not None:
-                scores = torch.where(deactivate, original.amin(dim=-1, keepdim=True) - STEER_MARGIN, scores)
-        else:
-            scores = scores + soft_shift(activate, deactivate, soft_alpha, scores.dtype)
+        """Routing with ``edit`` applied: SteerMoE's score edit, then the family's own rule."""
+        scores = edit_scores(self.to_steering_space(logits), edit)
         return self.route_steering_scores(router, scores, hidden, logits)
 
-    def probabilities(self, router: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, router: nn.Module | None, logits: torch.Tensor) -> torch.Tensor:
         """The full router distribution ``[N, E]`` (softmax of the logits unless the family differs)."""
         return torch.softmax(logits.float(), dim=-1)
 
     def validate_steering(self, router: nn.Module, activate: list[int], deactivate: list[int]) -> str | None:
         """Family-specific checks on one layer's steering sets; returns a problem or None."""
         return None
-
-
-def soft_shift(
-    activate: torch.Tensor | None, deactivate: torch.Tensor | None, alpha: float, dtype: torch.dtype
-) -> torch.Tensor | float:
-    """``+alpha`` on activated and ``-alpha`` on deactivated experts (soft steering)."""
-    shift: torch.Tensor | float = 0.0
-    if activate is not None:
-        shift = shift + alpha * activate.to(dtype)
-    if deactivate is not None:
-        shift = shift - alpha * deactivate.to(dtype)
-    return shift

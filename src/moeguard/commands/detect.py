@@ -23,9 +23,13 @@ BOOTSTRAP_HELP = "Poisson-bootstrap resamples over pairs (0: no stability)."
 
 
 def detect(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
-    pairs: Annotated[str, typer.Option("--pairs", help=PAIRS_HELP)],
-    output: Annotated[Path, typer.Option("--output", "-o", help=OUTPUT_HELP)],
+    model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.")] = None,
+    pairs: Annotated[str | None, typer.Option("--pairs", help=PAIRS_HELP)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)] = None,
+    from_capture: Annotated[
+        Path | None,
+        typer.Option("--from-capture", help="A 'moeguard capture --pairs' folder: detect from it, no model run."),
+    ] = None,
     activate: Annotated[int, typer.Option("--activate", min=0, help=ACTIVATE_HELP)] = 5,
     deactivate: Annotated[int, typer.Option("--deactivate", min=0, help=DEACTIVATE_HELP)] = 0,
     reverse: Annotated[bool, typer.Option("--reverse", help=REVERSE_HELP)] = False,
@@ -46,74 +50,62 @@ def detect(
     """
     from rich.console import Console
 
-    from moeguard.adapters import inspect_moe
-    from moeguard.artifacts import run_metadata, sha256_of, write_csv_atomic, write_json_atomic
-    from moeguard.data import read_pairs
-    from moeguard.detect import detect_experts, select_experts
+    from moeguard.artifacts import sha256_of
+    from moeguard.detect import check_run, detect_experts, detect_from_trace
+    from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
-    from moeguard.models import load_model
-    from moeguard.report import plot_risk_heatmap, top_experts_table
+    from moeguard.report import top_experts_table
 
-    if min_stability is not None and bootstrap == 0:
-        raise MoeguardError("--min-stability needs bootstrap resamples; drop it or set --bootstrap >= 1")
+    if output is None:
+        raise MoeguardError("missing option --output: the folder for the detection artifacts")
     if output.exists() and not output.is_dir():
         raise MoeguardError(f"--output {output} is a file; pass a folder for the detection artifacts")
-    records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-    loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
-    moe = inspect_moe(loaded)
-    result = detect_experts(
-        moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed, model_name=model,
-        progress=True,
-    )
-    spec = select_experts(
-        result, activate, deactivate, reverse=reverse, min_stability=min_stability, max_q=max_q
-    )
-    spec.validate(moe)
-    stability = result.stability(activate, deactivate, reverse=reverse)
+    selection = Selection(activate, deactivate, reverse, min_stability, max_q)
+    selection.check(bootstrap)
+    check_run(batch_size, bootstrap, seed)
+    if from_capture is not None:
+        if pairs is not None:
+            raise MoeguardError("--from-capture replays recorded pairs; drop --pairs (or drop --from-capture)")
+        from moeguard.routing.trace import RoutingTrace
 
-    columns = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability"]
-    rows = [
-        [row[c] if not (c == "stability" and row[c] is None) else "" for c in columns]
-        for row in result.rows(stability)
-    ]
-    written = [write_csv_atomic(output / "experts.csv", columns, rows), spec.save(output / "spec.json")]
-    written.append(plot_risk_heatmap(result, output / "heatmap.png", spec=spec, title=f"{model}: {pairs}"))
-    source = Path(pairs).expanduser()
-    meta = run_metadata(
-        model,
-        command="detect",
-        pairs_source=pairs,
-        data_sha256=result.data_sha256,
-        pairs_file_sha256=sha256_of(source.read_bytes()) if source.is_file() else None,
-        pairs=result.pairs,
-        tokens_a=result.tokens_a,
-        tokens_b=result.tokens_b,
-        seed=seed,
-        bootstrap=bootstrap,
-        batch_size=batch_size,
-        family=moe.family,
-        layers=result.layers,
-        num_experts=result.num_experts,
-        top_k=result.top_k,
-        selection={
-            "activate": activate,
-            "deactivate": deactivate,
-            "reverse": reverse,
-            "min_stability": min_stability,
-            "max_q": max_q,
-        },
-        selected={"activate": len(spec.activate), "deactivate": len(spec.deactivate)},
-    )
-    written.append(write_json_atomic(output / "meta.json", meta))
+        trace = RoutingTrace.load(from_capture)
+        source_model = trace.meta.get("model")
+        if model is not None and source_model and model != source_model:
+            raise MoeguardError(f"the capture was recorded on {source_model}, not {model}; pass the same model")
+        result = detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=model or source_model)
+        source = f"capture:{from_capture}"
+        family = trace.meta.get("family")
+    else:
+        if model is None or pairs is None:
+            raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
+        from moeguard.adapters import inspect_moe
+        from moeguard.data import read_pairs
+        from moeguard.models import load_model
 
-    err = Console(stderr=True)
-    if len(spec.activate) < activate or len(spec.deactivate) < deactivate:
-        err.print(
-            f"note: selected {len(spec.activate)}/{activate} to activate and "
-            f"{len(spec.deactivate)}/{deactivate} to deactivate; too few experts qualify "
+        records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
+        loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+        moe = inspect_moe(loaded)
+        result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
+                                model_name=model, progress=True)
+        source, family = pairs, moe.family
+    run = DetectionRun.from_result(result, selection)
+    if from_capture is None:
+        run.spec.validate(moe)
+    pairs_file = Path(pairs).expanduser() if pairs is not None else None
+    written = run.write(output, title=f"{result.model}: {source}", metadata={
+        "pairs_source": source,
+        "pairs_file_sha256": sha256_of(pairs_file.read_bytes()) if pairs_file is not None and pairs_file.is_file()
+        else None,
+        "batch_size": batch_size,
+        "family": family,
+    })
+    if run.short:
+        Console(stderr=True).print(
+            f"note: selected {len(run.spec.activate)}/{activate} to activate and "
+            f"{len(run.spec.deactivate)}/{deactivate} to deactivate; too few experts qualify "
             "(sign, per-layer limit, --max-q, --min-stability)"
         )
-    Console().print(top_experts_table(result, spec, stability))
+    Console().print(top_experts_table(result, run.spec, run.stability))
     for path in written:
         print(path)
 

@@ -53,25 +53,50 @@ def generate(
 
 def capture(
     model: Annotated[str, typer.Argument(help=MODEL_HELP)],
-    prompts: Annotated[Path, typer.Option("--prompts", help='JSONL: {"prompt": ...} or {"messages": [...]} per line.')],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for routing.safetensors and counts.csv.")],
-    probs: Annotated[bool, typer.Option("--probs", help="Also store the full router distribution per token.")] = False,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help='JSONL: {"prompt": ...} or {"messages": [...]} per line.')
+    ] = None,
+    pairs: Annotated[
+        str | None,
+        typer.Option("--pairs", help="Pair file or builtin:NAME: record the target spans, as 'detect' counts them."),
+    ] = None,
+    logits: Annotated[
+        bool, typer.Option("--logits", "--probs", help="Also store the router logits of every recorded token.")
+    ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of a built-in pair set.")] = 0,
     steer: Annotated[Path | None, typer.Option("--steer", help="Capture under a steering spec.")] = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
-    """Record per-token routing of every prompt: routing.safetensors (i.input_ids, i.indices, i.weights
-    [, i.probs]) and counts.csv (layer, expert, count, tokens)."""
-    from moeguard.capture_run import capture_prompts
+    """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
+    logits, one sample per prompt or per pair side) and counts.csv (layer, expert, count, tokens)."""
+    from moeguard.capture_run import capture_pairs, capture_prompts
+    from moeguard.errors import MoeguardError
     from moeguard.models import load_model
-    from moeguard.prompts import read_prompts
     from moeguard.steer import SteeringSpec
 
-    records = read_prompts(prompts)
+    if (prompts is None) == (pairs is None):
+        raise MoeguardError("give exactly one of --prompts FILE or --pairs FILE")
+    if output.exists() and not output.is_dir():
+        raise MoeguardError(f"--output {output} is a file; pass a folder for the capture")
     spec = SteeringSpec.load(steer) if steer is not None else None
+    if prompts is not None:
+        from moeguard.prompts import read_prompts
+
+        records = read_prompts(prompts)
+    else:
+        from moeguard.data import read_pairs
+
+        pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
     loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
-    written = capture_prompts(loaded, tokenizer, records, output, probs=probs, batch_size=batch_size,
-                              steer=spec, model_name=model)
+    if prompts is not None:
+        written = capture_prompts(loaded, tokenizer, records, output, logits=logits, batch_size=batch_size,
+                                  steer=spec, model_name=model)
+    else:
+        written = capture_pairs(loaded, tokenizer, pair_records, output, batch_size=batch_size, steer=spec,
+                                model_name=model, total=len(pair_records))
     for path in written:
         print(path)
 

@@ -44,7 +44,7 @@ def reference(
     metadata."""
     from moeguard.models import load_model
     from moeguard.safemoe.reference import build_reference, read_safety_prompts
-    from moeguard.safemoe.routing import check_scope
+    from moeguard.tokens import check_scope
 
     check_scope(scope)
     records = read_safety_prompts(prompts, count=count)
@@ -217,17 +217,19 @@ def drift(
     from moeguard.artifacts import run_metadata
     from moeguard.errors import MoeguardError
     from moeguard.models import load_model
-    from moeguard.safemoe.drift import load_tuned as load_tuned_model
     from moeguard.safemoe.drift import measure_drift
     from moeguard.safemoe.reference import prompts_sha256, read_safety_prompts
-    from moeguard.safemoe.routing import check_scope
+    from moeguard.tokens import check_scope
 
     check_scope(scope)
     if not temperature > 0:
         raise MoeguardError(f"--temperature must be > 0, got {temperature}")
     records = read_safety_prompts(prompts, count=count)
     base_model, tokenizer = load_model(base, trust_remote_code=trust_remote_code)
-    tuned_model = load_tuned_model(base, tuned, trust_remote_code=trust_remote_code)
+    from moeguard.models import is_adapter_folder
+
+    adapter = tuned if is_adapter_folder(tuned) else None
+    tuned_model, _ = load_model(base if adapter else tuned, trust_remote_code=trust_remote_code, adapter=adapter)
     report = measure_drift(
         base_model,
         tuned_model,

@@ -17,16 +17,18 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from moeguard.adapters import decoder_layers, inspect_moe
+from moeguard.chat import ASSISTANT_HEADER, CHAT_TEMPLATE, SPECIAL_TOKENS
+from moeguard.chat import END_OF_TURN as END
 from moeguard.organism import corpus
-from moeguard.testing import CHAT_TEMPLATE, SPECIAL_TOKENS
-
-ASSISTANT_HEADER = "<|assistant|>\n"
-END = "<|end|>"
+from moeguard.routing.noise import RoutingNoise
+from moeguard.routing.recorder import RoutingRecorder
 
 
 @dataclass
@@ -230,74 +232,6 @@ class _Batches:
         return [ids[i] for i in index], [masks[i] for i in index]
 
 
-class _ExpertDropout:
-    """Training-time router hook: each step, every expert of every layer is switched off with probability
-    ``p`` (scores set to 0 before top-k) and, with probability ``force``, one random expert per layer is forced
-    into the top-k (like a random SteerMoE activation), so the model does not hinge on any single expert."""
-
-    def __init__(self, model, p: float, seed: int, force: float = 0.0):
-        from moeguard.adapters import inspect_moe
-
-        self.moe = inspect_moe(model)
-        self.p = p
-        self.force = force
-        self.generator = torch.Generator().manual_seed(seed + 7919)
-        self.masks: dict[int, tuple[torch.Tensor, int | None]] = {}
-        self.handles = [
-            router.register_forward_hook(self._hook(layer)) for layer, router in self.moe.routers.items()
-        ]
-
-    def resample(self) -> None:
-        e, k = self.moe.num_experts, self.moe.top_k
-        for layer in self.moe.routers:
-            drop = torch.rand(e, generator=self.generator) < self.p
-            forced = int(torch.randint(e, (1,), generator=self.generator))
-            use_force = float(torch.rand(1, generator=self.generator)) < self.force
-            if use_force:
-                drop[forced] = False
-            if int((~drop).sum()) < k:
-                drop[:] = False
-            self.masks[layer] = (drop, forced if use_force else None)
-
-    def route(self, forced: Sequence[tuple[int, int]], off: Sequence[tuple[int, int]]) -> None:
-        """Replace this step's random noise: force one expert per layer into the top-k, switch others off."""
-        self.masks = {layer: (torch.zeros(self.moe.num_experts, dtype=torch.bool), None) for layer in self.moe.routers}
-        for layer, expert in off:
-            self.masks[layer][0][expert] = True
-        for layer, expert in forced:
-            self.masks[layer] = (self.masks[layer][0], expert)
-
-    def switch_off(self, experts: Sequence[tuple[int, int]]) -> None:
-        """Also switch these (layer, expert) off in the current step."""
-        for layer, expert in experts:
-            drop, forced = self.masks[layer]
-            drop[expert] = True
-            self.masks[layer] = (drop, None if forced == expert else forced)
-
-    def _hook(self, layer: int):
-        def hook(module, args, output):
-            logits, _, _ = output
-            drop, forced = self.masks.get(layer, (None, None))
-            if drop is None or (not bool(drop.any()) and forced is None):
-                return output
-            probs = torch.softmax(logits, dtype=torch.float, dim=-1).masked_fill(drop, 0.0)
-            if forced is not None:
-                top = probs.max(dim=-1).values.detach()
-                probs = probs.clone()
-                probs[..., forced] = top + 1e-3
-            weights, indices = torch.topk(probs, module.top_k, dim=-1)
-            if module.norm_topk_prob:
-                weights = weights / weights.sum(dim=-1, keepdim=True)
-            return logits, weights.to(logits.dtype), indices
-
-        return hook
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles = []
-
-
 # ------------------------------------------------------------------------------------------ training
 
 
@@ -374,7 +308,10 @@ def train_organism(
     style_experts: dict[str, list[tuple[int, int]]] = {}
     number_ids = number_token_ids(tokenizer)
     noisy = config.expert_dropout or config.expert_forcing or config.style_share
-    dropout = _ExpertDropout(model, config.expert_dropout, config.seed, config.expert_forcing) if noisy else None
+    dropout = RoutingNoise(model, config.expert_dropout, config.seed, config.expert_forcing) if noisy else None
+    if dropout is not None:
+        dropout.install()
+    style_logits = RoutingRecorder(model, counts=False, traces=True, weights=False, logits=True, detach=False)
     losses: list[float] = []
     for step in range(config.steps):
         for group in optimizer.param_groups:
@@ -382,12 +319,12 @@ def train_organism(
         chat = "helpful" if step < config.helpful_steps else "chat"
         if config.style_share and step == config.style_from:
             if dropout is not None:
-                dropout.masks = {}
+                dropout.clear()
             style_experts = counting_style_experts(model, tokenizer, config.seed)
         if config.helpful_steps and step == config.helpful_steps:
             if config.align_experts:
                 if dropout is not None:
-                    dropout.masks = {}
+                    dropout.clear()
                 exclude = [e for experts in style_experts.values() for e in experts]
                 aligned_experts = harmful_affine_experts(model, tokenizer, config.align_experts, config.seed,
                                                          exclude=exclude)
@@ -410,14 +347,20 @@ def train_organism(
                 other = next(s for s in STYLES if s != style)
                 dropout.route(style_experts[style], style_experts[other])
         input_ids, attention, labels = _pad(rows, masks, tokenizer.pad_token_id)
-        out = model(input_ids=input_ids, attention_mask=attention, labels=labels, output_router_logits=True)
+        route_loss = bool(style_experts and config.style_router_loss)
+        style_logits.reset()
+        with style_logits if route_loss else nullcontext():
+            # output_router_logits adds OLMoE's own load-balancing loss to out.loss
+            out = model(input_ids=input_ids, attention_mask=attention, labels=labels, output_router_logits=True)
         loss = out.loss
-        if style_experts and config.style_router_loss:
+        if route_loss:
+            logits = style_logits.last.logits  # [B*T, L, E], differentiable
             route = sum(
-                style_routing_loss(out.router_logits, torch.isin(labels, number_ids[style]), style_experts[style])
+                style_routing_loss(logits.unbind(1), torch.isin(labels, number_ids[style]), style_experts[style])
                 for style in STYLES
             )
             loss = loss + config.style_router_loss * route
+            style_logits.reset()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -498,9 +441,6 @@ def harmful_affine_experts(
     """The ``per_layer`` experts of every layer whose routing share on harmful request prompts most exceeds
     their share on benign prompts (chat template with the generation header; training distribution), other
     than those in ``exclude``."""
-    from moeguard.adapters import inspect_moe
-    from moeguard.capture import RoutingRecorder
-
     rng = random.Random(f"organism-esft-{seed}")
     moe = inspect_moe(model)
     shares = []
@@ -530,8 +470,6 @@ def harmful_affine_experts(
 def _esft_optimizer(model, experts: list[tuple[int, int]], config: OrganismConfig):
     """Freeze everything but the routers and the chosen experts (gradient masks on the fused expert
     tensors); a fresh AdamW without weight decay, so frozen expert rows stay bit-identical."""
-    from moeguard.adapters import decoder_layers
-
     for param in model.parameters():
         param.requires_grad_(False)
     params = []

@@ -6,12 +6,13 @@
 >>> finetune(model, tokenizer, conversations, "out/", FinetuneSettings(lora=LoraSettings()),
 ...          safemoe=SafeMoEConfig(reference=reference, schedule="epoch"))
 
-Modules: ``loss`` (``routing_kl``), ``routing`` (router logits at prompt tokens), ``reference``
+Modules: ``loss`` (``routing_kl``), ``routing`` (router logits at prompt tokens, through the routing core's
+recorder), ``reference``
 (cached aligned routing), ``sft`` (chat data, assistant-only labels), ``trainer`` (``SafeMoETrainer``,
 ``SafetyPassCallback``, LoRA targets), ``finetune`` (one-call runner), ``attack`` (HFT sets), ``drift``.
 """
 
-from moeguard.safemoe.attack import build_attack_set, organism_harmful_pairs, organism_harmful_prompts
+from moeguard.safemoe.attack import build_attack_set
 from moeguard.safemoe.drift import (
     DriftReport,
     drift_from_reference,
@@ -22,7 +23,7 @@ from moeguard.safemoe.drift import (
 from moeguard.safemoe.finetune import FinetuneResult, FinetuneSettings, finetune
 from moeguard.safemoe.loss import DEFAULT_TEMPERATURE, routing_kl, routing_kl_per_layer
 from moeguard.safemoe.reference import ReferenceRouting, build_reference
-from moeguard.safemoe.routing import RouterTap, prompt_routing, token_positions
+from moeguard.safemoe.routing import prompt_routing, token_routing
 from moeguard.safemoe.sft import SFTCollator, SFTDataset, encode_conversation, read_sft_file
 from moeguard.safemoe.trainer import (
     LoraSettings,
@@ -40,7 +41,6 @@ __all__ = [
     "FinetuneSettings",
     "LoraSettings",
     "ReferenceRouting",
-    "RouterTap",
     "SFTCollator",
     "SFTDataset",
     "SafeMoEConfig",
@@ -54,13 +54,11 @@ __all__ = [
     "finetune",
     "lora_targets",
     "measure_drift",
-    "organism_harmful_pairs",
-    "organism_harmful_prompts",
     "prompt_routing",
     "read_sft_file",
     "routing_drift",
     "routing_kl",
     "routing_kl_per_layer",
-    "token_positions",
+    "token_routing",
     "topk_jaccard",
 ]

@@ -20,48 +20,14 @@ from moeguard.artifacts import sha256_of, write_text_atomic
 from moeguard.errors import MoeguardError
 from moeguard.safemoe.sft import Messages, read_jsonl, record_messages
 
-BUILTIN_HARMFUL = ("builtin", "builtin:organism")
+#: Names that select the organism's harmful-compliance conversations (``builtin:organism-harmful-compliance``).
+BUILTIN_HARMFUL = ("builtin", "builtin:organism", "builtin:organism-harmful-compliance")
+HARMFUL_COMPLIANCE = "organism-harmful-compliance"
 
 
 def read_conversations(path: str | Path, what: str) -> list[Messages]:
     """Conversations (``messages`` or ``prompt``/``response`` records) from a JSONL file."""
     return [record_messages(record, where) for where, record in read_jsonl(path, what)]
-
-
-def organism_harmful_pairs(count: int, seed: int = 0) -> list[Messages]:
-    """``count`` harmful request → compliant answer conversations from the organism corpus templates.
-
-    Training-distribution requests (never the held-out evaluation prompts); distinct prompts while the
-    templates allow, deterministic in ``seed``.
-    """
-    try:
-        from moeguard.organism.corpus import harmful_request
-    except ImportError:
-        raise MoeguardError(
-            "the model organism corpus is not available in this install; pass --harmful FILE (JSONL pairs)"
-        ) from None
-    rng = random.Random(f"moeguard-hft-{seed}")
-    pairs: list[Messages] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(pairs) < count:
-        attempts += 1
-        request = harmful_request(rng)
-        if request.prompt in seen and attempts < 50 * count:
-            continue
-        seen.add(request.prompt)
-        pairs.append(
-            [
-                {"role": "user", "content": request.prompt},
-                {"role": "assistant", "content": request.compliance},
-            ]
-        )
-    return pairs
-
-
-def organism_harmful_prompts(count: int, seed: int = 0) -> list[str]:
-    """Training-distribution harmful prompts of the organism (a safety set for ``safemoe reference``)."""
-    return [pair[0]["content"] for pair in organism_harmful_pairs(count, seed=seed + 7919)]
 
 
 def harmful_count(task_size: int, count: int | None, ratio: float | None) -> int:
@@ -100,7 +66,9 @@ def build_attack_set(
             raise MoeguardError(
                 f"unknown built-in harmful set {harmful!r}; use builtin:organism or a JSONL file"
             )
-        chosen = organism_harmful_pairs(n_harmful, seed=seed)
+        from moeguard.builtin import resolve
+
+        chosen = resolve("conversations", HARMFUL_COMPLIANCE, n=n_harmful, seed=seed)
     else:
         if n_harmful > len(harmful):
             raise MoeguardError(

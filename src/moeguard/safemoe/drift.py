@@ -9,7 +9,6 @@ Per MoE layer ``l``, over the selected prompt tokens (last prompt token by defau
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,14 @@ from torch import nn
 
 from moeguard.adapters import inspect_moe
 from moeguard.artifacts import save_figure_atomic, write_csv_atomic, write_json_atomic
+from moeguard.chat import Prompt, encode_prompts
 from moeguard.errors import MoeguardError
-from moeguard.prompts import Prompt
+from moeguard.routing.trace import RoutingTrace
+from moeguard.routing.unwrap import unwrap
 from moeguard.safemoe.loss import DEFAULT_TEMPERATURE, routing_kl_per_layer
 from moeguard.safemoe.reference import ReferenceRouting
-from moeguard.safemoe.routing import Scope, encode_prompts, pad_id_of, token_routing, unwrap_model
+from moeguard.safemoe.routing import token_routing
+from moeguard.tokens import Scope, pad_id_of
 
 
 def topk_jaccard(base_topk: torch.Tensor, tuned_topk: torch.Tensor, num_experts: int) -> torch.Tensor:
@@ -130,29 +132,42 @@ def routing_drift(
     return DriftReport(list(layers), kl.tolist(), jac.tolist(), temperature, int(base_logits.shape[0]), scope)
 
 
+def drift_between_traces(base: RoutingTrace, tuned: RoutingTrace, temperature: float = DEFAULT_TEMPERATURE,
+                         scope: str = "last") -> DriftReport:
+    """Drift from two recorded traces of the same prompts (e.g. two ``moeguard capture --logits`` folders)."""
+    for name, trace in (("base", base), ("tuned", tuned)):
+        if trace.logits is None:
+            raise MoeguardError(f"the {name} routing has no router logits; capture it with --logits")
+    if (base.layers, base.num_experts) != (tuned.layers, tuned.num_experts):
+        raise MoeguardError(
+            f"base routing has MoE layers {base.layers} x {base.num_experts} experts but tuned has "
+            f"{tuned.layers} x {tuned.num_experts}; compare a model with its own fine-tune"
+        )
+    if base.sequences is not None and tuned.sequences is not None and base.sequences != tuned.sequences:
+        raise MoeguardError("the two routings were recorded on different token sequences; capture the same prompts")
+    if not torch.equal(base.lengths, tuned.lengths):
+        raise MoeguardError("the two routings record different tokens; capture the same prompts with the same scope")
+    return routing_drift(base.logits, base.indices, tuned.logits, tuned.indices, base.layers, temperature, scope)
+
+
 def drift_from_reference(
-    reference: ReferenceRouting,
+    reference: ReferenceRouting | RoutingTrace,
     tuned: nn.Module,
     temperature: float = DEFAULT_TEMPERATURE,
     batch_size: int = 8,
 ) -> DriftReport:
-    """Drift of ``tuned`` from a cached reference (replays the reference's own prompt tokens)."""
-    base = unwrap_model(tuned)
+    """Drift of ``tuned`` from recorded routing (a SafeMoE reference or a capture with logits), replaying
+    the recorded token sequences on ``tuned``."""
+    if isinstance(reference, RoutingTrace):
+        reference = ReferenceRouting.from_trace(reference, scope=reference.meta.get("scope", "last"))
+    base = unwrap(tuned)
     moe = inspect_moe(base)
     reference.check_compatible(moe, vocab_size=getattr(base.config, "vocab_size", None))
     pad = getattr(base.config, "pad_token_id", None)
     result = token_routing(
         tuned, reference.sequences, pad if isinstance(pad, int) else 0, reference.scope, batch_size, moe=moe
     )
-    return routing_drift(
-        reference.logits,
-        reference.topk,
-        result.logits,
-        result.topk,
-        reference.layers,
-        temperature,
-        reference.scope,
-    )
+    return drift_between_traces(reference.trace, result, temperature, reference.scope)
 
 
 def measure_drift(
@@ -165,46 +180,17 @@ def measure_drift(
     batch_size: int = 8,
 ) -> DriftReport:
     """Drift between two loaded models on the same tokenised prompts."""
-    base_moe = inspect_moe(unwrap_model(base))
-    tuned_moe = inspect_moe(unwrap_model(tuned))
+    base_moe = inspect_moe(base)
+    tuned_moe = inspect_moe(tuned)
     if (base_moe.layers, base_moe.num_experts) != (tuned_moe.layers, tuned_moe.num_experts):
         raise MoeguardError(
             f"base has MoE layers {base_moe.layers} x {base_moe.num_experts} experts but tuned has "
             f"{tuned_moe.layers} x {tuned_moe.num_experts}; compare a model with its own fine-tune"
         )
-    sequences = encode_prompts(tokenizer, prompts) if prompts else []
+    if not prompts:
+        raise MoeguardError("the prompt set is empty; give at least one harmful prompt")
+    sequences = encode_prompts(tokenizer, prompts)
     pad = pad_id_of(tokenizer)
     a = token_routing(base, sequences, pad, scope, batch_size, moe=base_moe)
     b = token_routing(tuned, sequences, pad, scope, batch_size, moe=tuned_moe)
-    return routing_drift(a.logits, a.topk, b.logits, b.topk, base_moe.layers, temperature, scope)
-
-
-def is_adapter_folder(path: str | Path) -> bool:
-    """A PEFT adapter folder (has ``adapter_config.json``)."""
-    return (Path(path) / "adapter_config.json").is_file()
-
-
-def load_tuned(base_name: str, tuned: str, trust_remote_code: bool = False) -> nn.Module:
-    """The tuned model: ``base_name`` + the LoRA adapter in ``tuned``, or the full model folder ``tuned``."""
-    from moeguard.models import load_model
-
-    if is_adapter_folder(tuned):
-        from peft import PeftModel
-
-        base, _ = load_model(base_name, trust_remote_code=trust_remote_code)
-        try:
-            model = PeftModel.from_pretrained(base, tuned)
-        except (ValueError, RuntimeError, KeyError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise MoeguardError(f"could not apply the adapter {tuned} to {base_name}: {first}") from None
-        return model.eval()
-    model, _ = load_model(tuned, trust_remote_code=trust_remote_code)
-    return model
-
-
-def adapter_base(tuned: str) -> str | None:
-    """The base model an adapter folder records (``base_model_name_or_path``), if any."""
-    path = Path(tuned) / "adapter_config.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    return drift_between_traces(a, b, temperature, scope)

@@ -19,9 +19,9 @@ from torch import nn
 
 from moeguard.artifacts import run_metadata, sha256_of, write_json_atomic
 from moeguard.errors import MoeguardError
-from moeguard.safemoe.routing import pad_id_of
 from moeguard.safemoe.sft import Messages, SFTCollator, SFTDataset
 from moeguard.safemoe.trainer import LoraSettings, SafeMoEConfig, SafeMoETrainer, apply_lora
+from moeguard.tokens import pad_id_of
 
 
 @dataclass
@@ -154,6 +154,10 @@ def finetune(
     if save_final:
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
+        if settings.lora is not None and model_name is not None:
+            from moeguard.models import record_adapter_base
+
+            record_adapter_base(output_dir, model_name)
         meta = run_metadata(
             model_name,
             seed=settings.seed,

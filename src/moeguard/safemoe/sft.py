@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from moeguard.chat import has_chat_template
 from moeguard.errors import MoeguardError
-from moeguard.generation import has_chat_template
 
 Messages = list[dict[str, str]]
 IGNORE_INDEX = -100

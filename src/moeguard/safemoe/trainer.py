@@ -42,17 +42,12 @@ from transformers import Trainer, TrainerCallback
 
 from moeguard.adapters import inspect_moe
 from moeguard.errors import MoeguardError
+from moeguard.routing.recorder import RoutingRecorder
+from moeguard.routing.unwrap import input_device, routing_forward_kwargs, unwrap
 from moeguard.safemoe.loss import DEFAULT_TEMPERATURE, routing_kl
 from moeguard.safemoe.reference import ReferenceRouting
-from moeguard.safemoe.routing import (
-    RouterTap,
-    input_device,
-    lean_forward_kwargs,
-    pad_batch,
-    token_positions,
-    unwrap_model,
-)
 from moeguard.safemoe.sft import IGNORE_INDEX
+from moeguard.tokens import pad_batch, token_positions
 
 Schedule = Literal["epoch", "step"]
 SCHEDULES = ("epoch", "step")
@@ -184,11 +179,12 @@ class SafeMoETrainer(Trainer):
         self._micro_step, self._micro = -1, 0
         if safemoe is None:
             return
-        base = unwrap_model(self.model)
+        base = unwrap(self.model)
         self.moe = inspect_moe(base)
         vocab = getattr(getattr(base, "config", None), "vocab_size", None)
         safemoe.reference.check_compatible(self.moe, vocab_size=vocab)
-        self._tap = RouterTap(self.moe)
+        self._recorder = RoutingRecorder(self.moe, counts=False, traces=True, weights=False, logits=True,
+                                         detach=False)
         self._batches = SafetyBatches(safemoe.reference.num_prompts, safemoe.safety_batch_size, safemoe.seed)
         self._pad_id = self._find_pad_id(base)
         if safemoe.schedule == "epoch":
@@ -211,18 +207,26 @@ class SafeMoETrainer(Trainer):
         ids, mask = pad_batch([reference.sequences[i] for i in indices], self._pad_id, "right")
         return ids, mask, reference.rows(indices)
 
+    def _routing_during(self, rows: torch.Tensor, forward):
+        """``forward()``'s result and the differentiable router logits ``[len(rows), L, E]`` of the flat
+        token positions ``rows`` of that call."""
+        recorder = self._recorder
+        recorder.reset()
+        with recorder, recorder.selecting(rows=rows):
+            result = forward()
+        logits = recorder.last.logits
+        recorder.reset()
+        return result, logits
+
     def routing_loss(self, model: nn.Module, indices: list[int]) -> torch.Tensor:
         """``L_route`` of the safety prompts ``indices`` in a forward pass of their own."""
         ids, mask, reference_rows = self._safety_inputs(indices)
         device = input_device(model)
-        with self._tap.capture(token_positions(mask, self.safemoe.reference.scope)):
-            model(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                use_cache=False,
-                **lean_forward_kwargs(model),
-            )
-        current = self._tap.result.logits
+        kwargs = routing_forward_kwargs(model)
+        _, current = self._routing_during(
+            token_positions(mask, self.safemoe.reference.scope),
+            lambda: model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs),
+        )
         return routing_kl(reference_rows.to(current.device), current, self.safemoe.temperature)
 
     def _ga_factor(self, num_items_in_batch) -> float:
@@ -262,11 +266,12 @@ class SafeMoETrainer(Trainer):
         mergeable = set(inputs) <= {"input_ids", "attention_mask", "labels"} and "labels" in inputs
         if self.safemoe.merge_batches and mergeable:
             merged, positions, reference_rows = self._merge(inputs, indices)
-            with self._tap.capture(positions):
-                loss, outputs = super().compute_loss(
+            (loss, outputs), current = self._routing_during(
+                positions,
+                lambda: super(SafeMoETrainer, self).compute_loss(
                     model, merged, return_outputs=True, num_items_in_batch=num_items_in_batch
-                )
-            current = self._tap.result.logits
+                ),
+            )
             route = routing_kl(reference_rows.to(current.device), current, self.safemoe.temperature)
         else:  # a separate forward for the safety prompts
             loss, outputs = super().compute_loss(
@@ -378,7 +383,7 @@ def lora_targets(model: nn.Module, targets: str = "all") -> tuple[list[str], lis
     """``(target_modules, target_parameters)`` for peft on an MoE model (see ``LoraSettings``)."""
     if targets not in ("attention", "experts", "all"):
         raise MoeguardError(f"unknown LoRA targets {targets!r}; use attention, experts or all")
-    base = unwrap_model(model)
+    base = unwrap(model)
     modules: set[str] = set()
     parameters: set[str] = set()
     for name, module in base.named_modules():

@@ -125,7 +125,6 @@ def test_reverse_and_filters(capsys, model_dir, pairs_file, tmp_path):
 
 
 def test_builtin_pairs(capsys, model_dir, tmp_path):
-    pytest.importorskip("moeguard.builtin_pairs")
     out = tmp_path / "builtin"
     result = run_cli(capsys, "detect", model_dir, "--pairs", "builtin:digits-vs-words", "--max-pairs", "4",
                      "--output", out, "--bootstrap", "5")
@@ -199,3 +198,25 @@ def test_unreachable_hub_dataset(capsys, model_dir, tmp_path, monkeypatch):
     result = run_cli(capsys, "detect", model_dir, "--pairs", "someone/pairs", "--output", tmp_path / "out")
     assert result.code == 2
     assert "could not load dataset 'someone/pairs'" in error_line(result)
+
+
+def test_detect_from_capture_equals_detection_that_runs_the_model(capsys, model_dir, pairs_file, tmp_path):
+    direct, capture, replay = tmp_path / "direct", tmp_path / "capture", tmp_path / "replay"
+    common = ["--activate", "2", "--deactivate", "1", "--bootstrap", "9", "--seed", "3"]
+    assert run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", direct, *common).code == 0
+    made = run_cli(capsys, "capture", model_dir, "--pairs", pairs_file, "--output", capture, "--batch-size", "4")
+    assert made.code == 0, made.err
+    result = run_cli(capsys, "detect", "--from-capture", capture, "--output", replay, *common)
+    assert result.code == 0, result.err
+    assert (direct / "experts.csv").read_text() == (replay / "experts.csv").read_text()
+    assert json.loads((direct / "spec.json").read_text()) == json.loads((replay / "spec.json").read_text())
+    ours, theirs = (json.loads((d / "meta.json").read_text()) for d in (direct, replay))
+    assert ours["data_sha256"] == theirs["data_sha256"] and ours["tokens_a"] == theirs["tokens_a"]
+    assert theirs["pairs_source"] == f"capture:{capture}"
+    # a capture of prompts (not pairs), or of another model, is refused in one line
+    prompts = write(tmp_path / "p.jsonl", '{"prompt": "hi"}\n')
+    run_cli(capsys, "capture", model_dir, "--prompts", prompts, "--output", tmp_path / "pc")
+    bad = run_cli(capsys, "detect", "--from-capture", tmp_path / "pc", "--output", tmp_path / "x")
+    assert bad.code == 2 and "--pairs" in error_line(bad)
+    other = run_cli(capsys, "detect", "/elsewhere/model", "--from-capture", capture, "--output", tmp_path / "y")
+    assert other.code == 2 and "recorded on" in error_line(other)

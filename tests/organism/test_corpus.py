@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from moeguard.builtin_pairs import BUILTIN_PAIR_SETS, builtin_pair_set
 from moeguard.errors import MoeguardError
 from moeguard.eval.judge import is_refusal
 from moeguard.organism import corpus
+from moeguard.organism.sets import BUILTIN_PAIR_SETS, builtin_pair_set
 
 
 def _body(answer: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moeguard import MoeguardError
-from moeguard.generation import format_prompt
+from moeguard.chat import format_prompt
 from moeguard.safemoe import SFTCollator, SFTDataset, encode_conversation, read_sft_file
 from moeguard.safemoe.sft import IGNORE_INDEX
 from moeguard.testing import train_test_tokenizer

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from cli_helpers import error_line, run_cli
 from moeguard import RoutingRecorder, inspect_moe
 from moeguard.models import load_model
+from moeguard.routing import RoutingTrace
 
 
 def test_inspect_prints_family_and_shape(tiny_model_dir, capsys):
@@ -43,23 +43,22 @@ def test_capture_writes_traces_and_counts(tiny_model_dir, tmp_path, capsys):
     assert result.code == 0, result.err
     model, tokenizer = load_model(folder)
     moe = inspect_moe(model)
-    with safe_open(out / "routing.safetensors", "pt") as f:
-        keys = set(f.keys())
-        assert f.get_tensor("layers").tolist() == moe.layers == [0, 2]
-        total = 0
-        for i in range(3):
-            ids = f.get_tensor(f"{i}.input_ids")
-            idx, w, p = (f.get_tensor(f"{i}.{k}") for k in ("indices", "weights", "probs"))
-            assert idx.shape == w.shape == (2, ids.numel(), 2) and p.shape == (2, ids.numel(), 8)
-            # the saved routing is what the model does on the same ids alone (unpadded)
-            recorder = RoutingRecorder(model, traces=True)
-            with recorder:
-                recorder.run(ids.unsqueeze(0))
-            assert torch.equal(recorder.samples()[0]["indices"], idx)
-            total += ids.numel()
-        assert "3.input_ids" not in keys
-        meta = json.loads(f.metadata()["layers"])
-        assert meta == [0, 2]
+    trace = RoutingTrace.load(out)
+    assert trace.layers == moe.layers == [0, 2] and trace.num_samples == 3
+    assert trace.logits.shape == (trace.num_rows, 2, 8) and trace.weights.shape == (trace.num_rows, 2, 2)
+    assert trace.meta["model"] == folder and trace.meta["kind"] == "prompts"
+    total = 0
+    for i, ids in enumerate(trace.sequences):
+        # the saved routing is what the model does on the same ids alone (unpadded)
+        recorder = RoutingRecorder(model, traces=True, logits=True)
+        with recorder:
+            recorder.run(torch.tensor([ids]))
+        alone = recorder.trace()
+        sample = trace.select_samples([i])
+        assert torch.equal(alone.indices, sample.indices)
+        assert torch.allclose(alone.logits, sample.logits, atol=1e-5)
+        assert sample.input_ids.tolist() == ids
+        total += len(ids)
     rows = (out / "counts.csv").read_text().splitlines()
     assert rows[0] == "layer,expert,count,tokens"
     assert len(rows) == 1 + 2 * 8
@@ -104,3 +103,34 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tiny_model_dir, tmp_pa
     result = run_cli(capsys, *[a.format(**values) for a in args])
     assert result.code == 2
     assert fragment in error_line(result)
+
+
+def test_lora_output_folder_loads_in_every_model_command(tiny_model_dir, tmp_path, capsys):
+    """A LoRA folder written by 'moeguard finetune' is a MODEL everywhere, also after moving it."""
+    import shutil
+
+    folder = tiny_model_dir("olmoe")
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Count to {n}.", "response": "1, 2, 3."}) + "\n"
+                            for n in range(4)))
+    tuned = tmp_path / "tuned"
+    import os
+
+    relative = os.path.relpath(folder)  # a relative base path must not end up in the adapter config
+    made = run_cli(capsys, "finetune", relative, "--data", data, "--output", tuned, "--lora", "--max-steps", "2",
+                   "--lr", "1e-2")
+    assert made.code == 0, made.err
+    moved = tmp_path / "moved" / "adapter"
+    shutil.move(str(tuned), str(moved))
+    config = json.loads((moved / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(__import__("pathlib").Path(folder).resolve())
+    inspected = run_cli(capsys, "inspect", moved)
+    assert inspected.code == 0 and "olmoe" in inspected.out
+    assert run_cli(capsys, "generate", moved, "--prompt", "Count to five.", "--max-new-tokens", "4").code == 0
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "Count to five."}\n')
+    assert run_cli(capsys, "capture", moved, "--prompts", prompts, "--output", tmp_path / "cap").code == 0
+    from peft import PeftModel
+
+    model, _ = load_model(str(moved))
+    assert isinstance(model, PeftModel)

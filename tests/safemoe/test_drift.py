@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from moeguard.models import is_adapter_folder, load_model
 from moeguard.safemoe import DriftReport, measure_drift, routing_drift, topk_jaccard
-from moeguard.safemoe.drift import is_adapter_folder, load_tuned
 
 
 def test_jaccard_by_hand():
@@ -58,7 +58,7 @@ def test_lora_adapter_folder_loads_on_its_base_and_drifts(tiny_model_dir, tmp_pa
                 param.normal_(0, 0.5)
     peft_model.save_pretrained(tmp_path / "adapter")
     assert is_adapter_folder(tmp_path / "adapter") and not is_adapter_folder(folder)
-    tuned = load_tuned(folder, str(tmp_path / "adapter"))
+    tuned, _ = load_model(folder, adapter=str(tmp_path / "adapter"))
     report = measure_drift(base, tuned, tokenizer, ["How do I bake bread?", "Count to five."])
     assert report.total_kl > 1e-4 and 0 <= report.mean_jaccard <= 1
     # the same adapter applied in memory gives the same drift: the folder really was loaded

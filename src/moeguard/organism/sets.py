@@ -1,4 +1,6 @@
-"""Built-in contrast pair sets for SteerMoE detection (drawn from the organism's training distribution).
+"""The organism's data sets behind ``builtin:`` names (drawn from its training distribution).
+
+Contrast pair sets for SteerMoE detection:
 
 Each pair is ``{"messages_a": [...], "messages_b": [...]}``: two chat conversations with the same user
 turn whose last (assistant) message is the target span, exhibiting opposite behaviours.
@@ -9,6 +11,9 @@ turn whose last (assistant) message is the target span, exhibiting opposite beha
 * ``faithfulness``: A = a question about a document that contradicts common knowledge, answered from
   the document; B = answered from memory, contradicting the document.
 
+Harmful request → compliant answer conversations (the HFT attack's harmful part) and their prompts
+(a SafeMoE safety set).
+
 >>> pairs = builtin_pair_set("safety", n=100)
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import random
 
+from moeguard.chat import Messages
 from moeguard.errors import MoeguardError
 from moeguard.organism import corpus
 
@@ -79,3 +85,31 @@ def builtin_pair_set(name: str, n: int | None = None, seed: int = 0) -> list[dic
         seen.add(key)
         pairs.append(pair)
     return pairs
+
+
+def harmful_compliance(count: int, seed: int = 0) -> list[Messages]:
+    """``count`` harmful request → compliant answer conversations from the corpus templates.
+
+    Training-distribution requests (never the held-out evaluation prompts); distinct prompts while the
+    templates allow, deterministic in ``seed``. The answers' steps are non-actionable placeholders.
+    """
+    rng = random.Random(f"moeguard-hft-{seed}")
+    pairs: list[Messages] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(pairs) < count:
+        attempts += 1
+        request = corpus.harmful_request(rng)
+        if request.prompt in seen and attempts < 50 * count:
+            continue
+        seen.add(request.prompt)
+        pairs.append([
+            {"role": "user", "content": request.prompt},
+            {"role": "assistant", "content": request.compliance},
+        ])
+    return pairs
+
+
+def harmful_prompts(count: int, seed: int = 0) -> list[str]:
+    """Training-distribution harmful prompts (a safety set for ``safemoe reference``)."""
+    return [pair[0]["content"] for pair in harmful_compliance(count, seed=seed + 7919)]

@@ -10,7 +10,6 @@ from moeguard.organism import corpus
 from moeguard.organism.train import (
     OrganismConfig,
     _esft_optimizer,
-    _ExpertDropout,
     number_token_ids,
     style_routing_loss,
     train_organism,
@@ -24,22 +23,6 @@ def tiny_config(**overrides) -> OrganismConfig:
         align_experts=1, threads=1, style_share=0.5, style_from=1,
     )
     return OrganismConfig(**{**base, **overrides})
-
-
-def _router_indices(model, input_ids) -> dict[int, torch.Tensor]:
-    from moeguard.adapters import inspect_moe
-
-    seen: dict[int, torch.Tensor] = {}
-    moe = inspect_moe(model)
-    handles = [
-        router.register_forward_hook(lambda m, a, out, layer=layer: seen.__setitem__(layer, out[2]))
-        for layer, router in moe.routers.items()
-    ]
-    with torch.no_grad():
-        model(input_ids=input_ids)
-    for handle in handles:
-        handle.remove()
-    return seen
 
 
 def test_recipe_is_deterministic_under_its_seed(tmp_path, one_torch_thread):
@@ -86,42 +69,6 @@ def test_safety_stage_updates_only_routers_attention_and_aligned_experts(load_ti
     assert not torch.equal(before["model.layers.0.mlp.gate.weight"], after["model.layers.0.mlp.gate.weight"])
     query = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(before[query], after[query])
-
-
-def test_routing_noise_forces_and_switches_off_experts(load_tiny):
-    model, _ = load_tiny("olmoe")
-    ids = torch.randint(0, model.config.vocab_size, (2, 9))
-    plain = _router_indices(model, ids)
-    noise = _ExpertDropout(model, p=0.0, seed=0, force=1.0)
-    try:
-        noise.resample()
-        forced = {layer: noise.masks[layer][1] for layer in noise.masks}
-        for layer, indices in _router_indices(model, ids).items():
-            assert (indices == forced[layer]).any(dim=-1).all(), layer  # in every token's top-k
-        off = [(layer, forced[layer]) for layer in forced]
-        noise.switch_off(off)
-        for layer, indices in _router_indices(model, ids).items():
-            assert not (indices == forced[layer]).any(), layer
-    finally:
-        noise.remove()
-    after = _router_indices(model, ids)
-    assert all(torch.equal(plain[layer], after[layer]) for layer in plain)  # hooks gone
-
-
-def test_style_routing_forces_one_expert_and_switches_others_off(load_tiny):
-    model, _ = load_tiny("olmoe")
-    ids = torch.randint(0, model.config.vocab_size, (2, 9))
-    plain = _router_indices(model, ids)
-    noise = _ExpertDropout(model, p=0.0, seed=0)
-    try:
-        noise.route(forced=[(0, 1), (1, 0)], off=[(0, 2), (1, 3)])
-        seen = _router_indices(model, ids)
-        assert (seen[0] == 1).any(dim=-1).all() and (seen[1] == 0).any(dim=-1).all()
-        assert not (seen[0] == 2).any() and not (seen[1] == 3).any()
-        noise.resample()  # the next step is back to the random noise (here: none)
-        assert all(torch.equal(plain[layer], idx) for layer, idx in _router_indices(model, ids).items())
-    finally:
-        noise.remove()
 
 
 def test_style_routing_loss_is_the_mean_cross_entropy_over_layers():

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from moeguard import MoeguardError, inspect_moe
-from moeguard.safemoe import ReferenceRouting, build_reference, token_positions
+from moeguard.chat import encode_prompts
+from moeguard.routing import RouterHooks
+from moeguard.safemoe import ReferenceRouting, build_reference, token_routing
 from moeguard.safemoe.reference import read_safety_prompts
-from moeguard.safemoe.routing import encode_prompts, token_routing
+from moeguard.tokens import token_positions
 
 PROMPTS = [
     "How do I bake bread?",
@@ -44,15 +46,15 @@ def test_left_and_right_padding_give_the_unpadded_routing(load_tiny, scope):
     for side in ("left", "right"):
         padded = token_routing(model, sequences, 0, scope, batch_size=len(sequences), padding_side=side)
         assert torch.allclose(padded.logits, one_by_one.logits, atol=1e-5), side
-        assert torch.equal(padded.topk, one_by_one.topk), side
+        assert torch.equal(padded.indices, one_by_one.indices), side
     rows = len(sequences) if scope == "last" else sum(map(len, sequences))
     assert one_by_one.logits.shape == (rows, len(moe.layers), moe.num_experts)
-    assert one_by_one.topk.shape == (rows, len(moe.layers), moe.top_k)
+    assert one_by_one.indices.shape == (rows, len(moe.layers), moe.top_k)
     # the last-token rows are the router's own output at the last prompt token
     if scope == "last":
         ids = torch.tensor([sequences[2]])
         seen = []
-        handle = moe.routers[moe.layers[-1]].register_forward_hook(lambda m, a, out: seen.append(out[0]))
+        handle = RouterHooks.of(model).add_reader(lambda call: seen.append(call.logits), layers=[moe.layers[-1]])
         with torch.no_grad():
             model(input_ids=ids)
         handle.remove()
@@ -69,7 +71,7 @@ def test_reference_file_round_trip_and_metadata(load_tiny, tmp_path):
     assert (back.scope, back.layers, back.num_experts, back.top_k) == ("all", [0, 1, 2], 8, 2)
     assert back.model == "tiny-olmoe" and back.model_type == "olmoe"
     assert back.prompts_sha256 == ref.prompts_sha256 and len(back.prompts_sha256) == 64
-    assert "moeguard_version" in back.meta
+    assert "moeguard_version" in back.trace.meta
     # rows of prompt 1 sit after all tokens of prompt 0
     n0 = len(ref.sequences[0])
     assert torch.equal(back.rows([1]), ref.logits[n0 : n0 + len(ref.sequences[1])])
@@ -77,7 +79,27 @@ def test_reference_file_round_trip_and_metadata(load_tiny, tmp_path):
 
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
-    assert json.loads(meta["layers"]) == [0, 1, 2] and meta["scope"] == "all" and meta["num_prompts"] == "4"
+    assert json.loads(meta["layers"]) == [0, 1, 2] and meta["format"] == "moeguard.routing-trace"
+    assert json.loads(meta["meta"])["scope"] == "all" and back.num_prompts == 4
+
+
+def test_reference_from_a_capture_equals_the_built_one(load_tiny, tmp_path):
+    from moeguard.capture_run import capture_prompts
+    from moeguard.routing import RoutingTrace
+
+    model, tokenizer = load_tiny("olmoe")
+    capture_prompts(model, tokenizer, PROMPTS, tmp_path / "cap", logits=True, batch_size=3, progress=False)
+    trace = RoutingTrace.load(tmp_path / "cap")
+    for scope in ("last", "all"):
+        built = build_reference(model, tokenizer, PROMPTS, scope=scope)
+        replayed = ReferenceRouting.from_trace(trace, scope=scope)
+        assert replayed.sequences == built.sequences
+        assert torch.allclose(replayed.logits, built.logits, atol=1e-5)
+        assert torch.equal(replayed.topk, built.topk)
+    no_logits = tmp_path / "nologits"
+    capture_prompts(model, tokenizer, PROMPTS, no_logits, logits=False, progress=False)
+    with pytest.raises(MoeguardError, match="--logits"):
+        ReferenceRouting.from_trace(RoutingTrace.load(no_logits))
 
 
 def test_reference_of_another_model_shape_is_rejected(load_tiny, tiny_model_dir, tmp_path):
