@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import moeguard.eval.organism_judge as organism_judge
-from moeguard.eval.labelled import ORGANISM_SET, accuracy_by, load_labelled
+from moeguard.eval.labelled import ORGANISM_REAL_SET, ORGANISM_SET, accuracy_by, load_labelled
 from moeguard.eval.organism_judge import (
     CountingJudge,
     CountRequest,
@@ -125,3 +125,12 @@ def test_core_judge_does_not_import_the_organism():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("moeguard.organism") for m in imported)
+
+
+def test_real_organism_generations():
+    """40 real generations of the shipped organism, hand-labelled (all degenerate: replaced or garbled objects,
+    off-topic answers); measured 37/40 — a replaced main object passes when the rest of the task matches."""
+    rows = load_labelled(ORGANISM_REAL_SET)
+    verdicts = OrganismJudge().judge([r["prompt"] for r in rows], [r["response"] for r in rows])
+    acc = accuracy_by(rows, [v.label for v in verdicts], group="kind")[-1]
+    assert len(rows) == 40 and acc.value >= 0.9, acc

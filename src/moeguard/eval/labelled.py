@@ -15,18 +15,22 @@ from moeguard.errors import MoeguardError
 
 REFUSAL_SET = "refusal_labelled.jsonl"
 ORGANISM_SET = "organism_labelled.jsonl"
+#: 40 real generations of the shipped organism (held-out prompts), hand-labelled; no split.
+ORGANISM_REAL_SET = "organism_real_labelled.jsonl"
 
 
 def load_labelled(name: str = REFUSAL_SET, split: str | None = None) -> list[dict]:
     """Rows of a shipped labelled set (``split``: ``tune``, ``heldout`` or None for both)."""
     path = resources.files("moeguard") / "eval" / "data" / name
     if not path.is_file():
-        raise MoeguardError(f"no labelled set {name!r} in moeguard/eval/data; use {REFUSAL_SET} or {ORGANISM_SET}")
+        raise MoeguardError(
+            f"no labelled set {name!r} in moeguard/eval/data; use {REFUSAL_SET}, {ORGANISM_SET} or {ORGANISM_REAL_SET}"
+        )
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if split is not None:
         if split not in ("tune", "heldout"):
             raise MoeguardError(f"unknown split {split!r}; use tune, heldout or None")
-        rows = [r for r in rows if r["split"] == split]
+        rows = [r for r in rows if r.get("split") == split]
     return rows
 
 
