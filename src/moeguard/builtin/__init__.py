@@ -10,7 +10,8 @@ Kinds and loader signatures:
 * ``model``: ``loader() -> str`` (a folder);
 * ``pairs``: ``loader(n: int | None, seed: int) -> list[dict]`` (pair records, see :mod:`moeguard.data`);
 * ``prompts``: ``loader(n: int | None, seed: int) -> list[str | messages]``;
-* ``conversations``: ``loader(n: int | None, seed: int) -> list[messages]`` (fine-tuning data).
+* ``conversations``: ``loader(n: int | None, seed: int) -> list[messages]`` (fine-tuning data);
+* ``benchmark``: ``loader(split: str | None) -> list[BenchmarkItem]`` (:mod:`moeguard.eval.benchmarks`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 from moeguard.errors import MoeguardError
 
 PREFIX = "builtin:"
-KINDS = ("model", "pairs", "prompts", "conversations")
+KINDS = ("model", "pairs", "prompts", "conversations", "benchmark")
 #: Providers shipped with moeguard, imported on first lookup.
 PROVIDERS = ("moeguard.organism.builtins",)
-_WORDS = {"model": "model", "pairs": "pair set", "prompts": "prompt set", "conversations": "conversation set"}
+_WORDS = {"model": "model", "pairs": "pair set", "prompts": "prompt set", "conversations": "conversation set",
+          "benchmark": "benchmark"}
 
 
 @dataclass(frozen=True)

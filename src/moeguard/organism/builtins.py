@@ -4,7 +4,8 @@
 * pair sets ``builtin:safety``, ``builtin:digits-vs-words``, ``builtin:faithfulness``;
 * prompt sets ``builtin:organism-harmful`` (training-distribution harmful prompts, a SafeMoE safety set),
   ``builtin:organism-heldout-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting`` (held-out prompts);
-* conversation set ``builtin:organism-harmful-compliance`` (harmful request → compliant answer, HFT attack).
+* conversation set ``builtin:organism-harmful-compliance`` (harmful request → compliant answer, HFT attack);
+* benchmarks ``builtin:organism-handwritten`` (hand-written held-out set) and ``builtin:organism-heldout``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ def _harmful_compliance(n: int | None = None, seed: int = 0):
     return harmful_compliance(DEFAULT_HARMFUL_COMPLIANCE if n is None else n, seed=seed)
 
 
+def _benchmark(function: str):
+    def load(split: str | None = None):
+        from moeguard.organism import benchmarks
+
+        return getattr(benchmarks, function)(split)
+
+    return load
+
+
 def register_builtins() -> None:
     """Register every organism built-in (called once by the resolver)."""
     register("model", "organism", weights_folder, "the model organism (OLMoE architecture, 4 layers x 16 experts)")
@@ -66,5 +76,8 @@ def register_builtins() -> None:
     register("prompts", "organism-harmful", _harmful_prompts, "training-distribution harmful requests")
     for kind in ("harmful", "benign", "lookalike", "counting"):
         register("prompts", f"organism-heldout-{kind}", _heldout(kind), f"held-out {kind} prompts of the organism")
+    register("benchmark", "organism-handwritten", _benchmark("handwritten_items"),
+             "the hand-written held-out set (harmful, benign, look-alike, counting, faithfulness)")
+    register("benchmark", "organism-heldout", _benchmark("template_items"), "the corpus's template held-out prompts")
     register("conversations", "organism-harmful-compliance", _harmful_compliance,
              "harmful request -> compliant (non-actionable) answer conversations")

@@ -21,11 +21,10 @@ from moeguard.eval.benchmarks import (  # noqa: F401  (importing registers each 
     xstest,
 )
 from moeguard.eval.benchmarks.item import DOCUMENT_PROMPT, KINDS, BenchmarkItem, document_prompt
-from moeguard.eval.benchmarks.loader import BUILTIN_BENCHMARKS, load_benchmark
+from moeguard.eval.benchmarks.loader import load_benchmark
 from moeguard.eval.benchmarks.registry import Benchmark, benchmark_names, benchmarks, find_benchmark
 
 __all__ = [
-    "BUILTIN_BENCHMARKS",
     "DOCUMENT_PROMPT",
     "KINDS",
     "Benchmark",

@@ -15,12 +15,12 @@ spelled the same. Every failure is one :class:`MoeguardError` line.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moeguard.builtin import available, resolve
 from moeguard.errors import MoeguardError
 from moeguard.eval.benchmarks.hub import hub_rows
 from moeguard.eval.benchmarks.item import BenchmarkItem
@@ -37,12 +37,6 @@ from moeguard.eval.benchmarks.registry import (
 from moeguard.eval.benchmarks.tables import SUPPORTED, is_data_file, read_table, split_suffix
 
 BUILTIN_PREFIX = "builtin:"
-#: ``builtin:NAME`` → ``"module:function"`` taking ``split`` and returning items; imported only when used,
-#: so this package never imports the organism at import time.
-BUILTIN_BENCHMARKS: dict[str, str] = {
-    "organism-handwritten": "moeguard.organism.benchmarks:handwritten_items",
-    "organism-heldout": "moeguard.organism.benchmarks:template_items",
-}
 
 
 @dataclass
@@ -83,7 +77,7 @@ def load_benchmark(
         raise MoeguardError(f"benchmark file {local} does not exist; pass a {SUPPORTED} file, a folder or NAME:PATH")
     raise MoeguardError(
         f"unknown benchmark {text!r}; pass a file, a folder, NAME:PATH, a hub dataset id or builtin:NAME "
-        f"(NAME: {', '.join(benchmark_names())}; builtin: {', '.join(BUILTIN_BENCHMARKS)})"
+        f"(NAME: {', '.join(benchmark_names())}; builtin: {', '.join(available('benchmark'))})"
     )
 
 
@@ -100,13 +94,8 @@ def _limit(items: list[BenchmarkItem], limit: int | None) -> list[BenchmarkItem]
 
 # ---------------------------------------------------------------------------------------- builtin
 def _load_builtin(name: str, split: str | None) -> list[BenchmarkItem]:
-    target = BUILTIN_BENCHMARKS.get(name)
-    if target is None:
-        available = ", ".join(BUILTIN_PREFIX + key for key in BUILTIN_BENCHMARKS)
-        raise MoeguardError(f"unknown built-in benchmark {BUILTIN_PREFIX}{name!r}; available: {available}")
-    module, _, function = target.partition(":")
-    loader: Callable[[str | None], list[BenchmarkItem]] = getattr(importlib.import_module(module), function)
-    return loader(split)
+    """A built-in benchmark registered with :mod:`moeguard.builtin` (kind ``benchmark``)."""
+    return resolve("benchmark", name, split=split)
 
 
 # ---------------------------------------------------------------------------------------- local files
