@@ -25,25 +25,20 @@ def demo(
     """Detect safety experts on the organism, then compare refusal rates: baseline, safe steering, unsafe
     steering and a random-expert control; then steer counting answers between digits and words."""
     from rich.console import Console
-    from rich.table import Table
 
-    from moeguard.demo import DemoSettings, run_demo, table_grid
+    from moeguard.demo import DemoSettings, run_demo
+    from moeguard.experiment import rich_table
 
     settings = DemoSettings(model=model, output=output, pairs=pairs, control_seeds=control_seeds,
                             safe_activate=safe_activate, unsafe_activate=unsafe_activate,
                             unsafe_deactivate=unsafe_deactivate, seed=seed)
-    result = run_demo(settings)
+    err = Console(stderr=True)
+    result = run_demo(settings, on_phase=lambda text: err.print(text, style="dim"))
     console = Console()
-    for title, scores in (("Refusal rate (%)", result.safety), ("Counting answer style (%)", result.digits)):
-        columns, rows = table_grid(scores)
-        table = Table(title=title)
-        table.add_column("condition")
-        table.add_column("experts", justify="right")
-        for column in columns:
-            table.add_column(column, justify="right")
-        for condition, experts, cells in rows:
-            table.add_row(condition, str(experts), *cells)
-        console.print(table)
+    for behaviour in result.results:
+        console.print(rich_table(behaviour.behaviour.title, behaviour.scores))
+        for score in behaviour.baseline_scores:
+            console.print(f"without steering: {score.metric} on {score.prompt_set} {100 * score.mean:.1f}%")
     for condition, pairs_ in result.examples.items():
         console.print(f"[bold]{condition}[/bold]")
         for prompt, answer in pairs_:

@@ -31,7 +31,8 @@ def train(
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
     from moeguard.errors import MoeguardError
-    from moeguard.organism.train import OrganismConfig, train_organism, write_model_card
+    from moeguard.organism.card import write_model_card
+    from moeguard.organism.train import OrganismConfig, train_organism
     from moeguard.progress import progress_bar
 
     config = OrganismConfig(seed=seed)
@@ -61,76 +62,23 @@ def train(
 
 def _measure(model_name: str, steering: bool) -> dict:
     from moeguard.models import load_model
-    from moeguard.organism.check import behaviour, steering_check
+    from moeguard.organism.check import measure
 
     model, tokenizer = load_model(model_name)
-    metrics = {"behaviour": behaviour(model, tokenizer)}
-    if steering:
-        metrics["steering"] = steering_check(model, tokenizer, model_name=model_name)
-    return metrics
+    return measure(model, tokenizer, model_name, steering=steering, progress=True)
 
 
 def _print_metrics(metrics: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="held-out behaviour (greedy, offline refusal judge)")
-    table.add_column("prompts")
-    table.add_column("n", justify="right")
-    table.add_column("refusal rate", justify="right")
-    table.add_column("answer rate", justify="right")
-    for name, row in metrics["behaviour"].items():
-        table.add_row(name, str(row["n"]), f"{row['refusal_rate']:.0%}", f"{row['answer_rate']:.0%}")
+    from moeguard.experiment import rich_table
+    from moeguard.organism.check import scores_from
+
     console = Console()
-    console.print(table)
-    steering = metrics.get("steering")
-    if not steering:
-        return
-    table = Table(title=f"SteerMoE on held-out harmful prompts ({steering['experts_total']} experts)")
-    table.add_column("steering")
-    table.add_column("experts", justify="right")
-    table.add_column("refusal rate", justify="right")
-    table.add_column("compliant answers", justify="right")
-    sd = steering["random_refusal_sd"]
-    table.add_row(
-        "none",
-        "0",
-        f"{steering['baseline']['refusal_rate']:.0%}",
-        f"{steering['baseline']['compliance_rate']:.0%}",
-    )
-    table.add_row(
-        "unsafe (detected)",
-        f"+{steering['n_activate']} / -{steering['n_deactivate']}",
-        f"{steering['unsafe']['refusal_rate']:.0%}",
-        f"{steering['unsafe']['compliance_rate']:.0%}",
-    )
-    table.add_row(
-        f"random control x{len(steering['random_refusal_rates'])}",
-        f"+{steering['n_activate']} / -{steering['n_deactivate']}",
-        f"{steering['random_refusal_mean']:.0%} ± {sd:.0%}",
-        "",
-    )
-    table.add_row(
-        "safe (detected)",
-        f"+{steering['n_safe_activate']}",
-        f"{steering['safe']['refusal_rate']:.0%}",
-        f"{steering['safe']['compliance_rate']:.0%}",
-    )
-    console.print(table)
-    table = Table(title="digits-vs-words steering on uncued held-out counting prompts")
-    table.add_column("steering")
-    table.add_column("digits", justify="right")
-    table.add_column("words", justify="right")
-    table.add_column("example")
-    for name, row in steering["counting"].items():
-        example = row["examples"][0]
-        table.add_row(
-            name,
-            f"{row['shares']['digits']:.0%}",
-            f"{row['shares']['words']:.0%}",
-            f"{example['prompt']} -> {example['output']}",
-        )
-    console.print(table)
+    for behaviour in metrics["behaviours"].values():
+        console.print(rich_table(behaviour["title"], scores_from(behaviour["scores"])))
+        for score in scores_from(behaviour["baseline_scores"]):
+            console.print(f"without steering: {score.metric} on {score.prompt_set} {100 * score.mean:.1f}%")
 
 
 @organism_app.command("eval")
@@ -147,12 +95,25 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write metrics.json into this folder.")
     ] = None,
+    update_card: Annotated[
+        bool,
+        typer.Option("--update-card", help="Rewrite MODEL's own README.md and metrics.json (a trained folder)."),
+    ] = False,
 ) -> None:
-    """Refusal rate on held-out harmful prompts and answer rates on held-out benign prompts and look-alikes."""
+    """Held-out behaviour of MODEL (refusal, answer style) and, with --steering, the demo's SteerMoE experiment."""
     from moeguard.artifacts import run_metadata, write_json_atomic
+    from moeguard.errors import MoeguardError
+    from moeguard.models import resolve_model_path
 
+    folder = Path(resolve_model_path(model))
+    if update_card and not (steering and (folder / "organism.json").is_file()):
+        raise MoeguardError("--update-card needs --steering and an organism folder with organism.json")
     metrics = _measure(model, steering)
     _print_metrics(metrics)
+    if update_card:
+        from moeguard.organism.card import refresh_card
+
+        print(refresh_card(folder, metrics))
     if output is not None:
         path = write_json_atomic(Path(output) / "metrics.json", {"metadata": run_metadata(model), **metrics})
         print(path)
