@@ -55,6 +55,7 @@ def capture_prompts(
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
     progress: bool = True,
+    extra_meta: dict | None = None,
 ) -> list[Path]:
     """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths."""
     output = Path(output)
@@ -79,7 +80,7 @@ def capture_prompts(
                 bar.advance(task, ids.shape[0])
     trace = trace_with_sequences(RoutingTrace.cat(chunks), sequences)
     trace.meta = _base_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
-                            prompts_sha256=sha256_of("\n".join(map(str, sequences))))
+                            prompts_sha256=sha256_of("\n".join(map(str, sequences))), **(extra_meta or {}))
     return _write(output, trace)
 
 
@@ -93,6 +94,7 @@ def capture_pairs(
     model_name: str | None = None,
     progress: bool = True,
     total: int | None = None,
+    extra_meta: dict | None = None,
 ) -> list[Path]:
     """Record the target-span routing of both sides of every pair (labels ``pair`` and ``side``: 0 = A,
     1 = B), as ``moeguard detect`` counts it; write ``routing.safetensors`` and ``counts.csv``."""
@@ -112,5 +114,5 @@ def capture_pairs(
                 bar.advance(task, len(batch.pair_ids))
     trace = RoutingTrace.cat(chunks)
     trace.meta = _base_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
-                            data_sha256=digest.hexdigest())
+                            data_sha256=digest.hexdigest(), **(extra_meta or {}))
     return _write(output, trace)

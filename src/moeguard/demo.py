@@ -42,6 +42,8 @@ class DemoSettings:
     harmful_prompts: int = 80
     lookalike_prompts: int = 40
     benign_prompts: int = 80
+    device: str | None = None
+    dtype: str | None = None
 
     def experiment(self) -> ExperimentSettings:
         return ExperimentSettings(pairs=self.pairs, control_seeds=self.control_seeds, seed=self.seed,
@@ -86,7 +88,7 @@ def run_demo(settings: DemoSettings, progress: bool = True, on_phase=None) -> De
 
     start = time.perf_counter()
     out = Path(settings.output)
-    model, tokenizer = load_model(settings.model)
+    model, tokenizer = load_model(settings.model, dtype=settings.dtype, device=settings.device)
     moe = inspect_moe(model)
     results = run_organism_experiment(moe, tokenizer, settings, progress=progress, on_phase=on_phase)
     examples = _examples(results)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, TrustOption, load, print_json
 
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
@@ -23,7 +23,10 @@ BOOTSTRAP_HELP = "Poisson-bootstrap resamples over pairs (0: no stability)."
 
 
 def detect(
-    model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.", metavar="[MODEL]", show_default=False),
+    ] = None,
     pairs: Annotated[str | None, typer.Option("--pairs", help=PAIRS_HELP)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)] = None,
     from_capture: Annotated[
@@ -42,6 +45,9 @@ def detect(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap (and built-in pair set) seed.")] = 0,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -54,12 +60,12 @@ def detect(
     from moeguard.detect import check_run, detect_experts, detect_from_trace
     from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
+    from moeguard.outputs import check_output_folder
     from moeguard.report import top_experts_table
 
     if output is None:
         raise MoeguardError("missing option --output: the folder for the detection artifacts")
-    if output.exists() and not output.is_dir():
-        raise MoeguardError(f"--output {output} is a file; pass a folder for the detection artifacts")
+    check_output_folder(output)
     selection = Selection(activate, deactivate, reverse, min_stability, max_q)
     selection.check(bootstrap)
     check_run(batch_size, bootstrap, seed)
@@ -80,10 +86,9 @@ def detect(
             raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
         from moeguard.adapters import inspect_moe
         from moeguard.data import read_pairs
-        from moeguard.models import load_model
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+        loaded, tokenizer = load(model, trust_remote_code, device, dtype)
         moe = inspect_moe(loaded)
         result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
                                 model_name=model, progress=True)
@@ -105,6 +110,10 @@ def detect(
             f"{len(run.spec.deactivate)}/{deactivate} to deactivate; too few experts qualify "
             "(sign, per-layer limit, --max-q, --min-stability)"
         )
+    if json:
+        print_json({"files": [str(p) for p in written], "spec": run.spec.to_dict(), "pairs": result.pairs,
+                    "top": run.result.rows(run.stability)[:10]})
+        return
     Console().print(top_experts_table(result, run.spec, run.stability))
     for path in written:
         print(path)

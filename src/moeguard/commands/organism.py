@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+
 organism_app = typer.Typer(
     help="The built-in model organism: a small OLMoE-architecture chat model trained on CPU by moeguard.",
     no_args_is_help=True,
@@ -30,7 +32,6 @@ def train(
     ] = None,
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
-    from moeguard.errors import MoeguardError
     from moeguard.organism.card import write_model_card
     from moeguard.organism.train import OrganismConfig, train_organism
     from moeguard.progress import progress_bar
@@ -40,8 +41,10 @@ def train(
         config.threads = threads
     if steps is not None:
         config.steps = steps
-    if output.exists() and not output.is_dir():
-        raise MoeguardError(f"--output {output} is a file; pass a folder")
+    from moeguard.outputs import check_output_folder, check_output_is_new_or_empty
+
+    check_output_folder(output)
+    check_output_is_new_or_empty(output, hint="a new folder for the organism")
     with progress_bar() as bar:
         task = bar.add_task("preparing corpus and tokenizer", total=config.steps)
 
@@ -55,17 +58,20 @@ def train(
     )
     metrics = None
     if check:
-        metrics = _measure(str(output), steering=True)
+        metrics = _measure(str(output), steering=True, device="auto", dtype=Dtype.auto)
         _print_metrics(metrics)
     write_model_card(output, config, result, metrics)
 
 
-def _measure(model_name: str, steering: bool) -> dict:
-    from moeguard.models import load_model
-    from moeguard.organism.check import measure
+def _measure(model_name: str, steering: bool, device: str, dtype: Dtype, task: str | None = None) -> dict:
+    from moeguard.commands import load
+    from moeguard.organism.check import measure, task_accuracy_of
 
-    model, tokenizer = load_model(model_name)
-    return measure(model, tokenizer, model_name, steering=steering, progress=True)
+    model, tokenizer = load(model_name, False, device, dtype)
+    metrics = measure(model, tokenizer, model_name, steering=steering, progress=True)
+    if task is not None:
+        metrics["task"] = task_accuracy_of(model, tokenizer, task)
+    return metrics
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -79,13 +85,14 @@ def _print_metrics(metrics: dict) -> None:
         console.print(rich_table(behaviour["title"], scores_from(behaviour["scores"])))
         for score in scores_from(behaviour["baseline_scores"]):
             console.print(f"without steering: {score.metric} on {score.prompt_set} {100 * score.mean:.1f}%")
+    if "task" in metrics:
+        task = metrics["task"]
+        console.print(f"task {task['task']}: accuracy {100 * task['accuracy']:.1f}% on {task['n']} held-out items")
 
 
 @organism_app.command("eval")
 def evaluate(
-    model: Annotated[
-        str, typer.Argument(help="Local folder, hub id, or builtin:organism.")
-    ] = "builtin:organism",
+    model: Annotated[str, typer.Argument(help=MODEL_HELP, metavar="[MODEL]")] = "builtin:organism",
     steering: Annotated[
         bool,
         typer.Option(
@@ -99,17 +106,33 @@ def evaluate(
         bool,
         typer.Option("--update-card", help="Rewrite MODEL's own README.md and metrics.json (a trained folder)."),
     ] = False,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Also measure a fine-tuning task's accuracy (successor, addition).")
+    ] = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
     """Held-out behaviour of MODEL (refusal, answer style) and, with --steering, the demo's SteerMoE experiment."""
     from moeguard.artifacts import run_metadata, write_json_atomic
     from moeguard.errors import MoeguardError
     from moeguard.models import resolve_model_path
+    from moeguard.outputs import check_output_folder
 
+    if output is not None:
+        check_output_folder(output)
+    if task is not None:
+        from moeguard.organism.tasks import check_task
+
+        check_task(task)
     folder = Path(resolve_model_path(model))
     if update_card and not (steering and (folder / "organism.json").is_file()):
         raise MoeguardError("--update-card needs --steering and an organism folder with organism.json")
-    metrics = _measure(model, steering)
-    _print_metrics(metrics)
+    metrics = _measure(model, steering, device, dtype, task)
+    if json:
+        print_json(metrics)
+    else:
+        _print_metrics(metrics)
     if update_card:
         from moeguard.organism.card import refresh_card
 

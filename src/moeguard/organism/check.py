@@ -91,3 +91,14 @@ def headline(metrics: dict) -> dict[str, float]:
         "digits when steered to digits": counting[("steer to digits", "digits")],
         "words when steered to words": counting[("steer to words", "words")],
     }
+
+
+def task_accuracy_of(model, tokenizer, task: str, n: int = 120, seed: int = 0, size: int = 8) -> dict:
+    """Accuracy on the held-out phrasings of a fine-tuning task (the SafeMoE experiment's evaluation)."""
+    from moeguard.generation import generate
+    from moeguard.organism.tasks import task_accuracy, task_items
+
+    items = task_items(n, seed + 1, task, size, heldout=True)
+    outputs = generate(model, tokenizer, [it["prompt"] for it in items], max_new_tokens=16, batch_size=32)
+    return {"task": task, "n": n, "accuracy": task_accuracy(outputs, items, task),
+            "examples": [{"prompt": it["prompt"], "output": o} for it, o in list(zip(items, outputs, strict=True))[:3]]}
