@@ -140,3 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"{err.format_message()}{hint}".replace("\n", " "))
     except _ClickException as err:
         fail(err.format_message().replace("\n", " "))
+
+
+if __name__ == "__main__":
+    main()

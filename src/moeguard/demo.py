@@ -137,17 +137,32 @@ def _write_artifacts(out, settings, moe, results, examples, seconds):
         bootstrap=settings.bootstrap, safety_pairs_sha256=safety.detection.data_sha256,
         digits_pairs_sha256=counting.detection.data_sha256, moe=moe.summary(), seconds=round(seconds, 1))))
     unsafe, safe = specs["unsafe_spec.json"], specs["safe_spec.json"]
+    control = safety.behaviour.control_of
     lines = [
         "# moeguard demo: SteerMoE on the model organism", "",
         f"Model `{settings.model}` ({moe.family}, {len(moe.layers)} MoE layers x {moe.num_experts} experts, "
-        f"top-{moe.top_k}). Experts detected on {safety.detection.pairs} built-in safety pairs "
-        f"({safety.detection.tokens_a} refusal / {safety.detection.tokens_b} compliance answer tokens).", "",
+        f"top-{moe.top_k}).", "",
+        "## What this shows", "",
+        "SteerMoE finds experts whose routing differs between two behaviours, then forces them on or off in the "
+        "router at inference; no weight changes. Detection runs paired conversations that share the user turn "
+        "and differ in the answer: side **A** is the first behaviour, side **B** the second. For every (layer, "
+        "expert) it counts how often the expert is in the top-k on the answer tokens of each side; "
+        "`risk difference = rate A − rate B` (red: more often on A, blue: more often on B in the heatmaps).", "",
+        f"- Safety pairs ({safety.detection.pairs}, `{safety.behaviour.pairs}`): **A = refusal**, **B = compliance** "
+        f"({safety.detection.tokens_a} / {safety.detection.tokens_b} answer tokens). Safe steering activates the "
+        f"{len(safe.activate)} most refusal-linked expert(s); unsafe steering activates {len(unsafe.activate)} "
+        f"compliance-linked and deactivates {len(unsafe.deactivate)} refusal-linked experts.",
+        f"- Counting pairs ({counting.detection.pairs}, `{counting.behaviour.pairs}`): **A = digits** (\"3, 4, 5\"), "
+        "**B = number words** (\"three, four, five\"); steering activates the most digit-linked (or word-linked) "
+        "experts on counting prompts that do not say which style to use.",
+        f"- Random control: the same number of experts per layer as `{control}`, chosen at random "
+        f"({settings.control_seeds} seeds, mean ± sd). Steering *any* experts perturbs the model; the control shows "
+        "how much of an effect comes from steering as such rather than from the detected experts.",
+        "- Metrics: refusal rate by moeguard's offline refusal judge (a refusal phrase at the start of the reply); "
+        "the counting style is the share of replies that list at least two numbers in digits only (or in words "
+        "only). Neither checks that a reply is on topic: read the examples below.", "",
         "## Refusal rate", "",
         markdown_table(safety.scores), "",
-        f"Safe steering activates {len(safe.activate)} refusal-linked experts; unsafe steering activates "
-        f"{len(unsafe.activate)} compliance-linked and deactivates {len(unsafe.deactivate)} refusal-linked "
-        f"experts; the random control steers the same number of random experts per layer "
-        f"({settings.control_seeds} seeds, mean ± sd). Judge: moeguard's offline refusal judge.", "",
     ]
     if safety.baseline_scores:
         lines += ["Without steering: " + ", ".join(f"{s.metric} on {s.prompt_set} {100 * s.mean:.1f}%"
@@ -159,10 +174,13 @@ def _write_artifacts(out, settings, moe, results, examples, seconds):
         lines.append("")
         lines += [f"- *{prompt}* → `{answer[:160]}`" for prompt, answer in pairs]
         lines.append("")
-    lines += ["![safety heatmap](heatmap.png)", "", "![digits heatmap](digits_heatmap.png)", ""]
+    lines += ["## Heatmaps", "", "Every spec's experts are marked (▲ activated, ▼ deactivated).", "",
+              "![safety heatmap](heatmap.png)", "", "![digits heatmap](digits_heatmap.png)", ""]
     files.append(write_text_atomic(out / "report.md", "\n".join(lines)))
-    files.append(plot_risk_heatmap(safety.detection, out / "heatmap.png", spec=unsafe,
-                                   title="safety experts: risk difference (refusal − compliance)"))
-    files.append(plot_risk_heatmap(counting.detection, out / "digits_heatmap.png", spec=specs["digits_spec.json"],
-                                   title="digits − words risk difference"))
+    files.append(plot_risk_heatmap(safety.detection, out / "heatmap.png",
+                                   specs={"safe": safe, "unsafe": unsafe},
+                                   title="safety experts: risk difference (A refusal − B compliance)"))
+    files.append(plot_risk_heatmap(counting.detection, out / "digits_heatmap.png",
+                                   specs={"to digits": specs["digits_spec.json"], "to words": specs["words_spec.json"]},
+                                   title="counting experts: risk difference (A digits − B words)"))
     return files

@@ -16,11 +16,13 @@ def plot_risk_heatmap(
     path: str | Path,
     spec: SteeringSpec | None = None,
     title: str | None = None,
+    specs: dict[str, SteeringSpec] | None = None,
 ) -> Path:
     """Write a layers × experts heatmap of risk_diff (diverging colours centred at 0) as PNG.
 
-    Activated experts of ``spec`` are marked with ▲, deactivated ones with ▼. Rows are labelled with
-    decoder-layer indices (dense layers are absent). Returns the written path.
+    Activated experts of ``spec`` are marked with ▲, deactivated ones with ▼; ``specs`` marks several named
+    specs (one edge colour each, named in the legend). Rows are labelled with decoder-layer indices (dense
+    layers are absent). Returns the written path.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import TwoSlopeNorm
@@ -41,16 +43,24 @@ def plot_risk_heatmap(
     )
     figure.colorbar(image, ax=axes, label="risk difference (rate A − rate B)")
     rows = {layer: i for i, layer in enumerate(result.layers)}
+    named = dict(specs or {})
     if spec is not None:
-        marks = ((spec.activate, "^", "activated"), (spec.deactivate, "v", "deactivated"))
+        named = {"": spec, **named}
+    colours = ("black", "tab:green", "tab:purple", "tab:orange")
+    marked = False
+    for number, ((name, marked_spec), colour) in enumerate(zip(named.items(), colours * 4, strict=False)):
+        offset = (number - (len(named) - 1) / 2) * 0.28  # side by side when two specs mark one cell
+        marks = ((marked_spec.activate, "^", "activated"), (marked_spec.deactivate, "v", "deactivated"))
         for experts, marker, label in marks:
             if experts:
+                marked = True
                 axes.scatter(
-                    [e for _, e in experts], [rows[layer] for layer, _ in experts], marker=marker,
-                    facecolors="none", edgecolors="black", linewidths=1.2, s=60, label=label,
+                    [e + offset for _, e in experts], [rows[layer] for layer, _ in experts], marker=marker,
+                    facecolors="none", edgecolors=colour, linewidths=1.2, s=60,
+                    label=f"{name}: {label}" if name else label,
                 )
-        if len(spec):
-            figure.legend(loc="outside lower center", ncol=2, fontsize="small", frameon=False)
+    if marked:
+        figure.legend(loc="outside lower center", ncol=2, fontsize="small", frameon=False)
     step = max(1, n_layers // 24)
     axes.set_yticks(range(0, n_layers, step), [str(result.layers[i]) for i in range(0, n_layers, step)])
     if n_experts <= 64:

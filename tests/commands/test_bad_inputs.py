@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from bad_inputs import CASES, materialise
+
 from cli_helpers import error_line, run_cli
 
 

@@ -25,7 +25,7 @@ BOOTSTRAP_HELP = "Poisson-bootstrap resamples over pairs (0: no stability)."
 def detect(
     model: Annotated[
         str | None,
-        typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.", metavar="[MODEL]", show_default=False),
+        typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.", metavar="MODEL", show_default=False),
     ] = None,
     pairs: Annotated[str | None, typer.Option("--pairs", help=PAIRS_HELP)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)] = None,

@@ -92,7 +92,7 @@ def _print_metrics(metrics: dict) -> None:
 
 @organism_app.command("eval")
 def evaluate(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP, metavar="[MODEL]")] = "builtin:organism",
+    model: Annotated[str, typer.Argument(help=MODEL_HELP, metavar="MODEL")] = "builtin:organism",
     steering: Annotated[
         bool,
         typer.Option(

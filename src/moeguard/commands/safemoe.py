@@ -84,7 +84,7 @@ def _progress_counter(total: int, description: str):
 def reference(
     model: Annotated[
         str | None,
-        typer.Argument(help=MODEL_HELP + " Not needed with a capture folder.", metavar="[MODEL]", show_default=False),
+        typer.Argument(help=MODEL_HELP + " Not needed with a capture folder.", metavar="MODEL", show_default=False),
     ] = None,
     prompts: Annotated[str | None, typer.Option("--prompts", help=PROMPTS_HELP)] = None,
     output: Annotated[
@@ -178,6 +178,9 @@ def finetune(
         bool, typer.Option("--overwrite", help="Train into a non-empty --output (its checkpoints are removed).")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of data order, LoRA init and safety batches.")] = 0,
+    threads: Annotated[
+        str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
+    ] = "auto",
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
@@ -202,7 +205,10 @@ def finetune(
         raise MoeguardError("--max-steps 0 trains nothing; give N > 0 steps, or -1 to train for --epochs")
     if resume and overwrite:
         raise MoeguardError("--resume continues the run in --output, --overwrite replaces it; pick one")
+    from moeguard.threads import apply_threads
+
     check_output_folder(output)
+    apply_threads(threads)
     conversations = read_sft_file(data)
     config = None
     if safemoe is not None:
@@ -367,7 +373,10 @@ def drift(
             raise MoeguardError("with a BASE capture, TUNED must be a full model folder (the base cannot be loaded)")
         reference = ReferenceRouting.from_trace(base_trace, scope=scope.value)
         tuned_model, _ = load(tuned, trust_remote_code, device, dtype)
-        report = drift_from_reference(reference, tuned_model, temperature=temperature, batch_size=batch_size)
+        bar, done = _progress_counter(reference.num_prompts, "tuned routing")
+        with bar:
+            report = drift_from_reference(reference, tuned_model, temperature=temperature, batch_size=batch_size,
+                                          progress=done)
     else:
         if prompts is None:
             raise MoeguardError("give --prompts (the harmful prompts to compare routing on)")
@@ -382,15 +391,18 @@ def drift(
             device=device,
             adapter=adapter,
         )
-        report = measure_drift(
-            base_model,
-            tuned_model,
-            tokenizer,
-            records,
-            temperature=temperature,
-            scope=scope.value,
-            batch_size=batch_size,
-        )
+        bar, done = _progress_counter(2 * len(records), "base and tuned routing")
+        with bar:
+            report = measure_drift(
+                base_model,
+                tuned_model,
+                tokenizer,
+                records,
+                temperature=temperature,
+                scope=scope.value,
+                batch_size=batch_size,
+                progress=done,
+            )
     written = report.write(output, meta)
     if json:
         print_json(

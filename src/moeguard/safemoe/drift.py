@@ -155,6 +155,7 @@ def drift_from_reference(
     tuned: nn.Module,
     temperature: float = DEFAULT_TEMPERATURE,
     batch_size: int = 8,
+    progress=None,
 ) -> DriftReport:
     """Drift of ``tuned`` from recorded routing (a SafeMoE reference or a capture with logits), replaying
     the recorded token sequences on ``tuned``."""
@@ -165,7 +166,8 @@ def drift_from_reference(
     reference.check_compatible(moe, vocab_size=getattr(base.config, "vocab_size", None))
     pad = getattr(base.config, "pad_token_id", None)
     result = token_routing(
-        tuned, reference.sequences, pad if isinstance(pad, int) else 0, reference.scope, batch_size, moe=moe
+        tuned, reference.sequences, pad if isinstance(pad, int) else 0, reference.scope, batch_size, moe=moe,
+        progress=progress,
     )
     return drift_between_traces(reference.trace, result, temperature, reference.scope)
 
@@ -178,8 +180,10 @@ def measure_drift(
     temperature: float = DEFAULT_TEMPERATURE,
     scope: Scope = "last",
     batch_size: int = 8,
+    progress=None,
 ) -> DriftReport:
-    """Drift between two loaded models on the same tokenised prompts."""
+    """Drift between two loaded models on the same tokenised prompts (``progress(n)``: prompts done, both
+    models counted)."""
     base_moe = inspect_moe(base)
     tuned_moe = inspect_moe(tuned)
     if (base_moe.layers, base_moe.num_experts) != (tuned_moe.layers, tuned_moe.num_experts):
@@ -191,6 +195,8 @@ def measure_drift(
         raise MoeguardError("the prompt set is empty; give at least one harmful prompt")
     sequences = encode_prompts(tokenizer, prompts)
     pad = pad_id_of(tokenizer)
-    a = token_routing(base, sequences, pad, scope, batch_size, moe=base_moe)
-    b = token_routing(tuned, sequences, pad, scope, batch_size, moe=tuned_moe)
+    n = len(sequences)
+    a = token_routing(base, sequences, pad, scope, batch_size, moe=base_moe, progress=progress)
+    b = token_routing(tuned, sequences, pad, scope, batch_size, moe=tuned_moe,
+                      progress=None if progress is None else lambda done: progress(n + done))
     return drift_between_traces(a, b, temperature, scope)
