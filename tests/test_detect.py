@@ -119,8 +119,11 @@ def test_max_q_filter_skips_insignificant_experts():
     q = r.q_values[0]
     assert q[0] < 1e-6 and q[1].item() == pytest.approx(0.576, abs=2e-3) and q[2] == 1.0
     assert select_experts(r, 2).activate == [(0, 0), (0, 1)]
-    assert select_experts(r, 2, max_q=0.2).activate == [(0, 0)]
-    assert select_experts(r, 2, max_q=1e-30).activate == []
+    assert select_experts(r, 2, max_q=0.2, test="token").activate == [(0, 0)]
+    assert select_experts(r, 2, max_q=1e-30, test="token").activate == []
+    # pooled counts only: the pair test (the default) cannot filter and says so
+    with pytest.raises(MoeguardError, match="test 'pair' needs per-pair counts"):
+        select_experts(r, 2, max_q=0.2)
 
 
 def stability_case() -> DetectionResult:
