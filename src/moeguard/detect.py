@@ -361,8 +361,8 @@ class DetectionResult:
     ) -> torch.Tensor | None:
         """``[L, E]`` share of resamples in which the expert is selected (same rule as
         :func:`select_experts`, without the q/stability filters) in the role its full-data sign gives
-        it (activate if the signed risk difference is > 0, deactivate if < 0, either if 0).
-        ``None`` without bootstrap."""
+        it (activate if the signed risk difference is > 0, deactivate if < 0, either if 0). The
+        resamples are over distinct pairs (identical pairs share one weight). ``None`` without bootstrap."""
         if self.bootstrap == 0:
             return None
         top_k = self.top_k if top_k is None else top_k

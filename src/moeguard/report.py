@@ -89,7 +89,7 @@ def top_experts_table(
     for row in result.rows(stability)[:n]:
         key = (row["layer"], row["expert"])
         selected = "on" if key in activated else "off" if key in deactivated else ""
-        interval = "" if row["ci_low"] is None else f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+        interval = "" if row["ci_low"] is None else f"{row['ci_low']:+.2f}..{row['ci_high']:+.2f}"
         table.add_row(
             str(row["layer"]), str(row["expert"]), f"{row['rate_a']:.3f}", f"{row['rate_b']:.3f}",
             f"{row['risk_diff']:+.3f}", interval, number(row[q_column], ".2g"),
