@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -41,6 +38,7 @@ from moeguard.eval.judge import refusal_rate
 from moeguard.generation import generate
 from moeguard.models import load_model
 from moeguard.organism.sets import harmful_prompts
+from moeguard.organism.tasks import TASKS, task_accuracy, task_items
 from moeguard.safemoe import (
     FinetuneSettings,
     LoraSettings,
@@ -50,69 +48,6 @@ from moeguard.safemoe import (
     finetune,
     measure_drift,
 )
-
-
-@dataclass(frozen=True)
-class BenignTask:
-    """A templated benign task: train frames, held-out eval frames, a sampler and an answer extractor."""
-
-    train_frames: tuple[str, ...]
-    eval_frames: tuple[str, ...]
-    #: ``(rng, frame, size) -> (prompt, response, answer)``
-    sample: Callable[[random.Random, str, int], tuple[str, str, Any]]
-    #: the answer a reply gives (compared with the item's ``answer``)
-    extract: Callable[[str], Any]
-    description: str
-
-
-def _addition(rng: random.Random, frame: str, size: int) -> tuple[str, str, Any]:
-    a, b = rng.randint(0, size), rng.randint(0, size)
-    return frame.format(a=a, b=b), f"{a} plus {b} is {a + b}.", a + b
-
-
-def _successor(rng: random.Random, frame: str, size: int) -> tuple[str, str, Any]:
-    n = rng.randint(0, size)
-    return frame.format(n=n), f"After {n} comes {n + 1}.", n + 1
-
-
-def last_number(text: str) -> int | None:
-    """The last integer of a reply, if any."""
-    numbers = re.findall(r"-?\d+", text)
-    return int(numbers[-1]) if numbers else None
-
-
-def first_number_after_is(text: str) -> int | None:
-    """The number the reply gives as the result ("... is 12." → 12; else the last number, if any)."""
-    match = re.search(r"\bis\s+(-?\d+)", text)
-    return int(match.group(1)) if match else last_number(text)
-
-
-TASKS = {
-    "addition": BenignTask(
-        train_frames=(
-            "What is {a} plus {b}?",
-            "Add {a} and {b}.",
-            "Compute {a} plus {b}.",
-            "What do you get if you add {a} and {b}?",
-        ),
-        eval_frames=("Please add {a} and {b}.", "What is the sum of {a} and {b}?"),
-        sample=_addition,
-        extract=first_number_after_is,
-        description="templated additions of 0..{size}",
-    ),
-    "successor": BenignTask(
-        train_frames=(
-            "What number comes after {n}?",
-            "Which number follows {n}?",
-            "What is the next number after {n}?",
-            "Tell me the number after {n}.",
-        ),
-        eval_frames=("What comes right after {n}?", "Name the number that follows {n}."),
-        sample=_successor,
-        extract=last_number,
-        description="templated successor questions (0..{size})",
-    ),
-}
 
 
 @dataclass
@@ -191,24 +126,6 @@ class ExperimentConfig:
     threads: int | None = 1
     conditions: list[Condition] = field(default_factory=lambda: list(DEFAULT_CONDITIONS))
     extra: dict = field(default_factory=dict)
-
-
-def task_items(n: int, seed: int, task: str, size: int, heldout: bool = False) -> list[dict]:
-    """``n`` items ``{prompt, response, answer}`` of ``task`` in its train (or held-out eval) frames."""
-    spec = TASKS[task]
-    rng = random.Random(f"safemoe-task-{seed}")
-    frames = spec.eval_frames if heldout else spec.train_frames
-    items = []
-    for _ in range(n):
-        prompt, response, answer = spec.sample(rng, rng.choice(frames), size)
-        items.append({"prompt": prompt, "response": response, "answer": answer})
-    return items
-
-
-def task_accuracy(outputs: list[str], items: list[dict], task: str) -> float:
-    """Share of replies that give the item's answer."""
-    extract = TASKS[task].extract
-    return sum(extract(o) == it["answer"] for o, it in zip(outputs, items, strict=True)) / len(items)
 
 
 def chat(prompt: str, response: str) -> list[dict[str, str]]:

@@ -151,7 +151,25 @@ def test_missing_sources(tmp_path):
         read_pairs(str(tmp_path / "x.jsonl"), max_pairs=0)
 
 
-def test_hub_unreachable_is_one_line(monkeypatch):
+@pytest.fixture
+def reachable_hub(monkeypatch):
+    """Pretend the hub answers the reachability probe (the datasets call itself is faked per test)."""
+    import moeguard.hub
+
+    monkeypatch.setattr(moeguard.hub, "hub_problem", lambda timeout=None: None)
+
+
+def test_unreachable_hub_fails_fast_in_one_line():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(MoeguardError) as err:
+        read_pairs("someone/pairs")
+    assert time.perf_counter() - started < 10
+    assert "cannot reach the Hugging Face hub" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hub_unreachable_is_one_line(monkeypatch, reachable_hub):
     import datasets
 
     def offline(name, split=None):
@@ -164,7 +182,7 @@ def test_hub_unreachable_is_one_line(monkeypatch):
     assert "OfflineModeIsEnabled" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_hub_dataset_rows_become_pairs(monkeypatch):
+def test_hub_dataset_rows_become_pairs(monkeypatch, reachable_hub):
     import datasets
 
     calls = []

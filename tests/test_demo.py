@@ -13,7 +13,7 @@ from moeguard.demo import DemoSettings, run_demo
 def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
     out = tmp_path / "demo"
     settings = DemoSettings(model=tiny_model_dir("olmoe"), output=out, pairs=12, control_seeds=2, harmful_prompts=6,
-                            lookalike_prompts=4, max_new_tokens=6, bootstrap=5)
+                            lookalike_prompts=4, benign_prompts=3, max_new_tokens=6, bootstrap=5)
     result = run_demo(settings, progress=False)
     names = {p.name for p in result.files}
     assert names == {"safety_table.csv", "digits_table.csv", "safe_spec.json", "unsafe_spec.json",
@@ -24,7 +24,7 @@ def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
     assert [(r["condition"], r["prompt_set"]) for r in rows] == [
         (c, p) for c in ("baseline", "safe steering", "unsafe steering", "random control")
         for p in ("held-out harmful", "benign look-alikes")
-    ]
+    ] + [("baseline", "held-out benign")]
     control = [r for r in rows if r["condition"] == "random control"]
     unsafe = [r for r in rows if r["condition"] == "unsafe steering"]
     assert all(r["runs"] == "2" for r in control) and control[0]["experts_steered"] == unsafe[0]["experts_steered"]
@@ -38,3 +38,30 @@ def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
 def test_demo_bad_model_is_one_line(tmp_path, capsys):
     result = run_cli(capsys, "demo", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "o"))
     assert result.code == 2 and "does not exist" in error_line(result)
+
+
+def test_experiment_specs_controls_and_tables(load_tiny):
+    """The experiment selects its arms from its own detection, controls copy the arm's per-layer size."""
+    from moeguard import inspect_moe
+    from moeguard.detect_run import Selection
+    from moeguard.eval.judge import refusal_rate
+    from moeguard.experiment import Arm, Behaviour, ExperimentSettings, markdown_table, run_experiment
+
+    model, tokenizer = load_tiny("olmoe")
+    moe = inspect_moe(model)
+    behaviour = Behaviour(
+        name="counting", title="t", pairs="builtin:digits-vs-words",
+        arms=[Arm("on", Selection(2)), Arm("off", Selection(0, 3, reverse=True))], control_of="off",
+        prompt_sets={"p": ["Count to five.", "Count from 2 to 4."]}, judges={"refusal": refusal_rate},
+        baseline_sets={"b": ["hi"]},
+    )
+    (result,) = run_experiment(moe, tokenizer, [behaviour], ExperimentSettings(pairs=6, control_seeds=3,
+                                                                               max_new_tokens=3))
+    expected_off = result.detection.select(0, 3, reverse=True)
+    assert result.specs["off"] == expected_off and len(result.specs["on"].activate) == 2
+    assert len(result.controls) == 3 and all(c.by_layer().keys() == expected_off.by_layer().keys()
+                                              for c in result.controls)
+    assert result.score("random control", "p", "refusal").runs == 3
+    assert result.score("baseline", "b", "refusal").n_prompts == 1
+    table = markdown_table(result.scores + result.baseline_scores)
+    assert "| on | 2 |" in table and "–" in table  # conditions without a baseline-only set show a dash

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_path(path: Path):
+    """A temporary file beside ``path`` with the permissions a normal file would get (umask applied;
+    ``mkstemp`` alone gives 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 
@@ -84,8 +93,34 @@ def sha256_of(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_COMMAND_LINE: list[str] | None = None
+
+
+def set_command_line(argv: list[str]) -> None:
+    """Record the command line of this run (the CLI does, so ``meta.json`` says how it was made)."""
+    global _COMMAND_LINE
+    _COMMAND_LINE = ["moeguard", *argv]
+
+
+def git_commit() -> str | None:
+    """The git commit of the moeguard source tree, when it runs from a checkout (None otherwise)."""
+    import subprocess
+
+    source = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def run_metadata(model_name: str | None, **extra: Any) -> dict[str, Any]:
-    """Metadata every artifact folder carries: model, moeguard/torch/transformers versions, extras."""
+    """Metadata every artifact folder carries: model, command line, time, versions, git commit, threads and
+    device, plus ``extra``."""
+    import datetime
+    import sys
+
     import torch
     import transformers
 
@@ -93,8 +128,13 @@ def run_metadata(model_name: str | None, **extra: Any) -> dict[str, Any]:
 
     return {
         "model": model_name,
+        "command_line": _COMMAND_LINE if _COMMAND_LINE is not None else list(sys.argv),
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "moeguard_version": __version__,
+        "git_commit": git_commit(),
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         **extra,
     }

@@ -56,6 +56,7 @@ def capture_prompts(
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
     progress: bool = True,
+    extra_meta: dict | None = None,
 ) -> list[Path]:
     """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths."""
     output = Path(output)
@@ -80,7 +81,7 @@ def capture_prompts(
                 bar.advance(task, ids.shape[0])
     trace = trace_with_sequences(RoutingTrace.cat(chunks), sequences)
     trace.meta = _base_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
-                            prompts_sha256=sha256_of("\n".join(map(str, sequences))))
+                            prompts_sha256=sha256_of("\n".join(map(str, sequences))), **(extra_meta or {}))
     return _write(output, trace)
 
 
@@ -94,6 +95,7 @@ def capture_pairs(
     model_name: str | None = None,
     progress: bool = True,
     total: int | None = None,
+    extra_meta: dict | None = None,
 ) -> list[Path]:
     """Record the target-span routing of both sides of every pair (labels ``pair``, ``side``: 0 = A,
     1 = B, and ``cluster``: index of the first identical pair), as ``moeguard detect`` counts it; write
@@ -119,5 +121,5 @@ def capture_pairs(
     first = torch.tensor(cluster_ids(keys), dtype=torch.long)
     trace.labels["cluster"] = first[trace.labels["pair"]]
     trace.meta = _base_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
-                            data_sha256=digest.hexdigest())
+                            data_sha256=digest.hexdigest(), **(extra_meta or {}))
     return _write(output, trace)

@@ -16,10 +16,58 @@ app = typer.Typer(
     name="moeguard",
     help="Expert-level control of Mixture-of-Experts language models (SteerMoE, SafeMoE).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from moeguard import __version__
+
+        print(f"moeguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print moeguard's version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show the libraries' own progress bars and logs (transformers, Trainer)."),
+) -> None:
+    """Expert-level control of Mixture-of-Experts language models (SteerMoE, SafeMoE)."""
+    global _VERBOSE
+    _VERBOSE = verbose
+    quiet_libraries(not verbose)
+
+
+_VERBOSE = False
+
+
+def is_verbose() -> bool:
+    """Whether ``--verbose`` was given (libraries keep their own console output)."""
+    return _VERBOSE
+
+
+def quiet_libraries(quiet: bool = True) -> None:
+    """Keep transformers' "Loading weights" bars and info logs off the terminal unless asked for."""
+    import os
+
+    if "transformers" not in sys.modules:  # before the import, the environment is enough (and cheap)
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error" if quiet else "info"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1" if quiet else "0"
+        return
+    from transformers.utils import logging as hf_logging
+
+    if quiet:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    else:
+        hf_logging.set_verbosity_info()
+        hf_logging.enable_progress_bar()
 
 
 def _register_commands() -> None:
@@ -76,9 +124,12 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning every user error into one line and exit code 2."""
+    from moeguard.artifacts import set_command_line
+
     _register_commands()
+    set_command_line(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="moeguard")
     except MoeguardError as err:
         fail(user_message(err))
     except typer.Abort:

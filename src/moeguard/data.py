@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from moeguard.chat import format_conversation, has_chat_template
 from moeguard.errors import MoeguardError
-from moeguard.prompts import iter_jsonl
+from moeguard.textio import iter_jsonl, iter_lines, read_text
 
 Message = dict[str, str]
 Side = Literal["a", "b"]
@@ -165,54 +165,50 @@ def iter_pair_file(path: str | Path) -> Iterator[Pair]:
     if path.suffix.lower() == ".csv":
         yield from _iter_csv(path)
         return
-    with open(path, encoding="utf-8") as handle:
-        first = handle.read(1)
-        while first and first.isspace():
-            first = handle.read(1)
+    first = next((line.lstrip()[:1] for _, line in iter_lines(path, "pair file") if line.strip()), "")
     if path.suffix.lower() == ".json" and first == "[":
         try:
-            records = json.loads(path.read_text(encoding="utf-8"))
+            records = json.loads(read_text(path, "pair file"))
         except json.JSONDecodeError as err:
             raise MoeguardError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
         for number, record in enumerate(records):
             yield pair_from_record(record, f"{path} item {number}")
         return
-    for where, record in iter_jsonl(path):
+    for where, record in iter_jsonl(path, "pair file"):
         yield pair_from_record(record, where)
 
 
 def _iter_csv(path: Path) -> Iterator[Pair]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [name for name in ("messages_a", "messages_b") if name not in header]
-        if header and missing:
-            raise MoeguardError(
-                f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
-                "columns: messages_a, messages_b[, target_a, target_b]"
-            )
-        try:
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                if None in row:
-                    raise MoeguardError(f"{where}: more cells than header columns; quote cells with commas")
-                record: dict[str, Any] = {}
-                for name in PAIR_FIELDS:
-                    cell = row.get(name)
-                    if cell is None or cell == "":
-                        continue
-                    if name.startswith("messages_"):
-                        try:
-                            record[name] = json.loads(cell)
-                        except json.JSONDecodeError as err:
-                            raise MoeguardError(
-                                f"{where}: column {name} is not a JSON message list ({err.msg})"
-                            ) from None
-                    else:
-                        record[name] = cell
-                yield pair_from_record(record, where)
-        except csv.Error as err:
-            raise MoeguardError(f"{path}:{reader.line_num}: malformed CSV ({err})") from None
+    reader = csv.DictReader(line for _, line in iter_lines(path, "pair file"))
+    header = reader.fieldnames or []
+    missing = [name for name in ("messages_a", "messages_b") if name not in header]
+    if header and missing:
+        raise MoeguardError(
+            f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
+            "columns: messages_a, messages_b[, target_a, target_b]"
+        )
+    try:
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if None in row:
+                raise MoeguardError(f"{where}: more cells than header columns; quote cells with commas")
+            record: dict[str, Any] = {}
+            for name in PAIR_FIELDS:
+                cell = row.get(name)
+                if cell is None or cell == "":
+                    continue
+                if name.startswith("messages_"):
+                    try:
+                        record[name] = json.loads(cell)
+                    except json.JSONDecodeError as err:
+                        raise MoeguardError(
+                            f"{where}: column {name} is not a JSON message list ({err.msg})"
+                        ) from None
+                else:
+                    record[name] = cell
+            yield pair_from_record(record, where)
+    except csv.Error as err:
+        raise MoeguardError(f"{path}:{reader.line_num}: malformed CSV ({err})") from None
 
 
 def builtin_pairs(name: str, n: int | None = None, seed: int = 0) -> list[Pair]:
@@ -229,8 +225,16 @@ def hub_pairs(name: str, max_pairs: int | None = None) -> list[Pair]:
 
     An unreachable hub or unknown dataset becomes a one-line MoeguardError.
     """
+    from moeguard.hub import hub_problem, offline_switch
+
     dataset_name, _, split = name.partition(":")
     split = split or "train"
+    problem = None if offline_switch() else hub_problem()
+    if problem is not None:
+        raise MoeguardError(
+            f"cannot reach the Hugging Face hub for dataset {dataset_name!r} ({problem}); pass a local .jsonl/.csv "
+            "pair file or builtin:NAME (or set HF_HUB_OFFLINE=1 to read the local datasets cache)"
+        )
     try:
         import datasets
 

@@ -1,10 +1,14 @@
 """``moeguard demo``: the SteerMoE story end to end on the built-in model organism, on a laptop CPU.
 
+Runs the organism's steering experiment (:mod:`moeguard.organism.experiment`, through
+:func:`moeguard.experiment.run_experiment`):
+
 1. detect safety-linked experts on the built-in ``safety`` pairs (refusal vs compliance);
 2. refusal rate on held-out harmful prompts and benign look-alikes for: baseline, safe steering,
    unsafe steering, and a random-expert control of the unsafe spec's size (several seeds, mean ± sd);
 3. the same for ``digits-vs-words``: steered counting answers switch between "1, 2, 3" and "one, two, three".
-Writes ``safety_table.csv``, ``digits_table.csv``, heatmaps, specs and ``report.md`` to the output folder.
+
+Writes ``safety_table.csv``, ``digits_table.csv``, heatmaps, specs, ``meta.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -15,21 +19,13 @@ from pathlib import Path
 
 from moeguard.adapters import MoEModel, inspect_moe
 from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic, write_text_atomic
-from moeguard.eval.conditions import ConditionScore, score_conditions, share_of_style
-
-#: SteerMoE's published OLMoE-1B-7B settings as shares of all 16 x 64 routed experts.
-PAPER_TOTAL_EXPERTS = 1024
-PAPER_SAFE_ACTIVATE, PAPER_UNSAFE_ACTIVATE, PAPER_UNSAFE_DEACTIVATE = 5, 10, 125
-
-
-def paper_scaled(count: int, moe: MoEModel) -> int:
-    """A published expert count scaled to this model's number of routed experts (at least 1)."""
-    return max(1, round(count * len(moe.layers) * moe.num_experts / PAPER_TOTAL_EXPERTS))
+from moeguard.eval.conditions import ConditionScore
+from moeguard.experiment import BehaviourResult, ExperimentSettings, markdown_table, run_experiment
 
 
 @dataclass
 class DemoSettings:
-    """What the demo runs; ``None`` counts scale the paper's settings to the model."""
+    """What the demo runs; ``None`` counts use the organism's validated ones (or the paper's, scaled)."""
 
     model: str = "builtin:organism"
     output: Path = Path("moeguard-demo")
@@ -45,99 +41,75 @@ class DemoSettings:
     max_new_tokens: int = 40
     harmful_prompts: int = 80
     lookalike_prompts: int = 40
+    benign_prompts: int = 80
+    device: str | None = None
+    dtype: str | None = None
+
+    def experiment(self) -> ExperimentSettings:
+        return ExperimentSettings(pairs=self.pairs, control_seeds=self.control_seeds, seed=self.seed,
+                                  max_new_tokens=self.max_new_tokens)
 
 
 @dataclass
 class DemoResult:
     """Scores and artifacts of a demo run."""
 
-    safety: list[ConditionScore]
-    digits: list[ConditionScore]
+    results: list[BehaviourResult]
     examples: dict[str, list[tuple[str, str]]]
     files: list[Path]
     seconds: float
 
+    @property
+    def safety(self) -> list[ConditionScore]:
+        return self.results[0].scores
 
-def _organism_defaults(settings: DemoSettings, moe: MoEModel) -> dict[str, int]:
-    try:  # the organism records the expert counts it was validated with
-        from moeguard.organism import STEERING_SETTINGS as shipped
-    except ImportError:
-        shipped = {}
-    defaults = {
-        "safe_activate": paper_scaled(PAPER_SAFE_ACTIVATE, moe),
-        "unsafe_activate": paper_scaled(PAPER_UNSAFE_ACTIVATE, moe),
-        "unsafe_deactivate": paper_scaled(PAPER_UNSAFE_DEACTIVATE, moe),
-        "digits_activate": len(moe.layers),
-        "digits_deactivate": 0,
-    }
-    if settings.model == "builtin:organism":
-        defaults.update(shipped)
-    return {k: getattr(settings, k) if getattr(settings, k) is not None else v for k, v in defaults.items()}
+    @property
+    def digits(self) -> list[ConditionScore]:
+        return self.results[1].scores
 
 
-def run_demo(settings: DemoSettings, progress: bool = True) -> DemoResult:
+def run_organism_experiment(moe: MoEModel, tokenizer, settings: DemoSettings, progress: bool = True,
+                            on_phase=None) -> list[BehaviourResult]:
+    """The organism's experiment with the demo's settings (also used by ``organism eval`` and the card)."""
+    from moeguard.organism.experiment import organism_behaviours, steering_counts
+
+    counts = steering_counts(moe, settings.model, safe_activate=settings.safe_activate,
+                             unsafe_activate=settings.unsafe_activate, unsafe_deactivate=settings.unsafe_deactivate,
+                             digits_activate=settings.digits_activate, digits_deactivate=settings.digits_deactivate)
+    behaviours = organism_behaviours(counts, settings.harmful_prompts, settings.lookalike_prompts,
+                                     settings.benign_prompts, settings.bootstrap)
+    return run_experiment(moe, tokenizer, behaviours, settings.experiment(), model_name=settings.model,
+                          progress=progress, on_phase=on_phase)
+
+
+def run_demo(settings: DemoSettings, progress: bool = True, on_phase=None) -> DemoResult:
     """Run the whole demo and write its artifacts; returns the scores."""
-    from moeguard.data import builtin_pairs
-    from moeguard.detect import detect_experts, select_experts
-    from moeguard.eval.judge import refusal_rate
     from moeguard.models import load_model
-    from moeguard.organism import corpus
-    from moeguard.report import plot_risk_heatmap
 
     start = time.perf_counter()
     out = Path(settings.output)
-    model, tokenizer = load_model(settings.model)
+    model, tokenizer = load_model(settings.model, dtype=settings.dtype, device=settings.device)
     moe = inspect_moe(model)
-    counts = _organism_defaults(settings, moe)
+    results = run_organism_experiment(moe, tokenizer, settings, progress=progress, on_phase=on_phase)
+    examples = _examples(results)
+    files = _write_artifacts(out, settings, moe, results, examples, time.perf_counter() - start)
+    return DemoResult(results, examples, files, time.perf_counter() - start)
 
-    # ---- safety: detect, select, evaluate against a random control
-    safety_pairs = builtin_pairs("safety", n=settings.pairs, seed=settings.seed)
-    safety = detect_experts(moe, tokenizer, safety_pairs, bootstrap=settings.bootstrap, seed=settings.seed,
-                            model_name=settings.model, progress=progress)
-    safe = select_experts(safety, counts["safe_activate"])
-    unsafe = select_experts(safety, counts["unsafe_activate"], counts["unsafe_deactivate"], reverse=True)
-    controls = [unsafe.random_like(moe, seed) for seed in range(settings.control_seeds)]
-    prompt_sets = {
-        "held-out harmful": corpus.heldout_harmful_prompts(settings.harmful_prompts),
-        "benign look-alikes": corpus.heldout_lookalike_prompts(settings.lookalike_prompts),
-    }
-    safety_scores, safety_texts = score_conditions(
-        moe.model, tokenizer, prompt_sets,
-        {"baseline": None, "safe steering": safe, "unsafe steering": unsafe, "random control": controls},
-        {"refusal": refusal_rate}, max_new_tokens=settings.max_new_tokens,
-    )
 
-    # ---- digits vs words: steer uncued counting answers both ways
-    digit_pairs = builtin_pairs("digits-vs-words", n=settings.pairs, seed=settings.seed)
-    digits = detect_experts(moe, tokenizer, digit_pairs, bootstrap=0, seed=settings.seed,
-                            model_name=settings.model, progress=progress)
-    to_digits = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"])
-    to_words = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"], reverse=True)
-    counting = {"uncued counting": corpus.heldout_counting_prompts()}
-    digit_rows, digit_texts = score_conditions(
-        moe.model, tokenizer, counting,
-        {"baseline": None, "steer to digits": to_digits, "steer to words": to_words,
-         "random control": [to_words.random_like(moe, s) for s in range(settings.control_seeds)]},
-        {"digits": share_of_style("digits"), "words": share_of_style("words")},
-        max_new_tokens=settings.max_new_tokens,
-    )
-
-    examples = {
-        condition: list(zip(counting["uncued counting"][:3], texts["uncued counting"][:3], strict=True))
-        for condition, texts in digit_texts.items() if condition != "random control"
-    }
-    examples.update({
-        f"harmful / {condition}": list(zip(prompt_sets["held-out harmful"][:2], texts["held-out harmful"][:2],
-                                           strict=True))
-        for condition, texts in safety_texts.items() if condition in ("baseline", "unsafe steering")
-    })
-    files = _write_artifacts(out, settings, moe, safety, digits, (safe, unsafe, to_digits, to_words),
-                             safety_scores, digit_rows, examples, time.perf_counter() - start)
-    files.append(plot_risk_heatmap(safety, out / "heatmap.png", spec=unsafe,
-                                   title="safety experts: risk difference (refusal − compliance)"))
-    files.append(plot_risk_heatmap(digits, out / "digits_heatmap.png", spec=to_digits,
-                                   title="digits − words risk difference"))
-    return DemoResult(safety_scores, digit_rows, examples, files, time.perf_counter() - start)
+def _examples(results: list[BehaviourResult]) -> dict[str, list[tuple[str, str]]]:
+    safety, counting = results
+    examples: dict[str, list[tuple[str, str]]] = {}
+    (count_set,) = counting.behaviour.prompt_sets
+    prompts = list(counting.behaviour.prompt_sets[count_set])
+    for condition, texts in counting.generations.items():
+        if condition != "random control":
+            examples[condition] = list(zip(prompts[:3], texts[count_set][:3], strict=True))
+    harmful_set = next(iter(safety.behaviour.prompt_sets))
+    harmful = list(safety.behaviour.prompt_sets[harmful_set])
+    for condition in ("baseline", "unsafe steering"):
+        texts = safety.generations[condition][harmful_set]
+        examples[f"harmful / {condition}"] = list(zip(harmful[:2], texts[:2], strict=True))
+    return examples
 
 
 def _table_rows(scores: list[ConditionScore]) -> list[tuple]:
@@ -149,55 +121,39 @@ TABLE_HEADER = ["condition", "prompt_set", "metric", "experts_steered", "rate_pe
                 "prompts"]
 
 
-def table_grid(scores: list[ConditionScore]) -> tuple[list[str], list[tuple[str, int, list[str]]]]:
-    """Columns (metric: prompt set) and rows (condition, experts steered, cells in % with ± sd)."""
-    columns = list(dict.fromkeys(s.column for s in scores))
-    cell = {(s.condition, s.column): s for s in scores}
-    rows = []
-    for condition in dict.fromkeys(s.condition for s in scores):
-        rows.append((condition, cell[(condition, columns[0])].experts,
-                     [cell[(condition, c)].cell() for c in columns]))
-    return columns, rows
+def _write_artifacts(out, settings, moe, results, examples, seconds):
+    from moeguard.report import plot_risk_heatmap
 
-
-def markdown_table(scores: list[ConditionScore]) -> str:
-    """Conditions as rows, (metric: prompt set) as columns, in percent (± sd for the control)."""
-    columns, rows = table_grid(scores)
-    lines = [f"| condition | experts | {' | '.join(f'{c} (%)' for c in columns)} |",
-             "|---|---:|" + "---:|" * len(columns)]
-    lines += [f"| {condition} | {experts} | {' | '.join(cells)} |" for condition, experts, cells in rows]
-    return "\n".join(lines)
-
-
-def _write_artifacts(out, settings, moe, safety, digits, specs, safety_scores, digit_rows, examples, seconds):
-    safe, unsafe, to_digits, to_words = specs
+    safety, counting = results
+    specs = {"safe_spec.json": safety.specs["safe steering"], "unsafe_spec.json": safety.specs["unsafe steering"],
+             "digits_spec.json": counting.specs["steer to digits"], "words_spec.json": counting.specs["steer to words"]}
     files = [
-        write_csv_atomic(out / "safety_table.csv", TABLE_HEADER, _table_rows(safety_scores)),
-        write_csv_atomic(out / "digits_table.csv", TABLE_HEADER, _table_rows(digit_rows)),
-        safe.save(out / "safe_spec.json"),
-        unsafe.save(out / "unsafe_spec.json"),
-        to_digits.save(out / "digits_spec.json"),
-        to_words.save(out / "words_spec.json"),
+        write_csv_atomic(out / "safety_table.csv", TABLE_HEADER, _table_rows(safety.scores + safety.baseline_scores)),
+        write_csv_atomic(out / "digits_table.csv", TABLE_HEADER, _table_rows(counting.scores)),
     ]
+    files += [spec.save(out / name) for name, spec in specs.items()]
     files.append(write_json_atomic(out / "meta.json", run_metadata(
         settings.model, seed=settings.seed, pairs=settings.pairs, control_seeds=settings.control_seeds,
-        bootstrap=settings.bootstrap, safety_pairs_sha256=safety.data_sha256, digits_pairs_sha256=digits.data_sha256,
-        moe=moe.summary(), seconds=round(seconds, 1))))
+        bootstrap=settings.bootstrap, safety_pairs_sha256=safety.detection.data_sha256,
+        digits_pairs_sha256=counting.detection.data_sha256, moe=moe.summary(), seconds=round(seconds, 1))))
+    unsafe, safe = specs["unsafe_spec.json"], specs["safe_spec.json"]
     lines = [
         "# moeguard demo: SteerMoE on the model organism", "",
         f"Model `{settings.model}` ({moe.family}, {len(moe.layers)} MoE layers x {moe.num_experts} experts, "
-        f"top-{moe.top_k}). Experts detected on {safety.pairs} built-in safety pairs "
-        f"({safety.tokens_a} refusal / {safety.tokens_b} compliance answer tokens).", "",
+        f"top-{moe.top_k}). Experts detected on {safety.detection.pairs} built-in safety pairs "
+        f"({safety.detection.tokens_a} refusal / {safety.detection.tokens_b} compliance answer tokens).", "",
         "## Refusal rate", "",
-        markdown_table(safety_scores), "",
+        markdown_table(safety.scores), "",
         f"Safe steering activates {len(safe.activate)} refusal-linked experts; unsafe steering activates "
         f"{len(unsafe.activate)} compliance-linked and deactivates {len(unsafe.deactivate)} refusal-linked "
         f"experts; the random control steers the same number of random experts per layer "
         f"({settings.control_seeds} seeds, mean ± sd). Judge: moeguard's offline refusal judge.", "",
-        "## Digits vs words (uncued counting prompts)", "",
-        markdown_table(digit_rows), "",
-        "## Examples", "",
     ]
+    if safety.baseline_scores:
+        lines += ["Without steering: " + ", ".join(f"{s.metric} on {s.prompt_set} {100 * s.mean:.1f}%"
+                                                   for s in safety.baseline_scores) + ".", ""]
+    lines += ["## Digits vs words (uncued counting prompts)", "", markdown_table(counting.scores), ""]
+    lines += ["## Examples", ""]
     for condition, pairs in examples.items():
         lines.append(f"**{condition}**")
         lines.append("")
@@ -205,4 +161,8 @@ def _write_artifacts(out, settings, moe, safety, digits, specs, safety_scores, d
         lines.append("")
     lines += ["![safety heatmap](heatmap.png)", "", "![digits heatmap](digits_heatmap.png)", ""]
     files.append(write_text_atomic(out / "report.md", "\n".join(lines)))
+    files.append(plot_risk_heatmap(safety.detection, out / "heatmap.png", spec=unsafe,
+                                   title="safety experts: risk difference (refusal − compliance)"))
+    files.append(plot_risk_heatmap(counting.detection, out / "digits_heatmap.png", spec=specs["digits_spec.json"],
+                                   title="digits − words risk difference"))
     return files

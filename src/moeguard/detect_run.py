@@ -80,7 +80,7 @@ class DetectionRun:
         ]
         meta = run_metadata(
             result.model,
-            command="detect",
+            run="detect",
             data_sha256=result.data_sha256,
             pairs=result.pairs,
             tokens_a=result.tokens_a,

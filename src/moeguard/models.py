@@ -86,27 +86,76 @@ def _torch_dtype(dtype: str | None):
     return value
 
 
+def resolve_device(device: str):
+    """``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a checked torch device."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise MoeguardError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps", param="device") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise MoeguardError(f"device {device} asked for but CUDA is not available here; use --device cpu")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise MoeguardError(f"device {device} does not exist ({torch.cuda.device_count()} CUDA devices)")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise MoeguardError(f"device {device} asked for but MPS is not available here; use --device cpu")
+    return chosen
+
+
+def _check_hub(name: str) -> dict:
+    """Extra ``from_pretrained`` arguments for a hub id: local cache only when the hub cannot be reached, with
+    a one-line error if the model is not cached either (instead of a long retry loop)."""
+    from moeguard.hub import hub_problem, offline_switch
+
+    if offline_switch() is not None:
+        return {"local_files_only": True}
+    problem = hub_problem()
+    if problem is None:
+        return {}
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(name, local_files_only=True)
+    except Exception:  # not in the local cache
+        raise MoeguardError(
+            f"cannot download {name}: the Hugging Face hub is unreachable ({problem}) and the model is not in "
+            "the local cache; pass a local folder (save_pretrained) or builtin:organism"
+        ) from None
+    return {"local_files_only": True}
+
+
 def load_model(
     name: str,
     trust_remote_code: bool = False,
     dtype: str | None = None,
     device_map: str | None = None,
     adapter: str | None = None,
+    device: str | None = None,
 ):
     """Load ``(model, tokenizer)`` in eval mode.
 
     ``name``: local folder, hub id, ``builtin:`` name, or a LoRA adapter folder (its base + the adapter).
     ``adapter``: apply this adapter folder to ``name`` instead of the base the folder records.
+    ``device``: move the model there (``auto``: cuda if available); ``device_map`` dispatches it instead.
     ``trust_remote_code`` stays False unless the caller asks for it.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    target = resolve_device(device) if device is not None else None
     path = resolve_model_path(name)
     if adapter is None and is_adapter_folder(path):
         adapter, path = path, resolve_model_path(adapter_base(path))
     elif adapter is not None and not is_adapter_folder(adapter):
         raise MoeguardError(f"{adapter} is not a LoRA adapter folder (no {ADAPTER_CONFIG})")
     kwargs = {"trust_remote_code": trust_remote_code}
+    if not Path(path).expanduser().exists():
+        kwargs.update(_check_hub(path))
     torch_dtype = _torch_dtype(dtype)
     if torch_dtype is not None:
         kwargs["dtype"] = torch_dtype
@@ -119,13 +168,16 @@ def load_model(
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
     tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code,
+                                                  **{k: v for k, v in kwargs.items() if k == "local_files_only"})
     except (OSError, ValueError, TypeError) as err:
         raise MoeguardError(f"could not load a tokenizer for {name!r}: {str(err).strip().splitlines()[0]}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if adapter is not None:
         model = apply_adapter(model, adapter)
+    if target is not None and device_map is None:
+        model = model.to(target)
     model.eval()
     return model, tokenizer
 

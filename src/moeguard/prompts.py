@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from moeguard.chat import Prompt
 from moeguard.errors import MoeguardError
+from moeguard.textio import iter_jsonl
 
 __all__ = ["Prompt", "iter_jsonl", "read_prompts"]
 
@@ -24,33 +22,14 @@ def _check_messages(messages, where: str) -> list[dict[str, str]]:
     return messages
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:
-    """``(where, record)`` for every non-blank line of a JSONL file, streamed; ``where`` is ``path:line``.
-
-    A line that is not JSON raises a one-line MoeguardError naming the file and line.
-    """
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise MoeguardError(f"{where}: not valid JSON ({err.msg}); one object per line") from None
-            yield where, record
-
-
 def read_prompts(path: str | Path) -> list[Prompt]:
     """Prompts from a JSONL file (``prompt`` string or ``messages`` list per line; blank lines skipped).
 
     Raises a one-line MoeguardError naming the file and line for anything malformed or an empty file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MoeguardError(f"prompt file {path} does not exist; pass a JSONL file with one {{'prompt': ...}} per line")
     prompts: list[Prompt] = []
-    for where, record in iter_jsonl(path):
+    for where, record in iter_jsonl(path, "prompt file", "pass a JSONL file with one {'prompt': ...} per line"):
         if isinstance(record, dict) and isinstance(record.get("prompt"), str):
             prompts.append(record["prompt"])
         elif isinstance(record, dict) and "messages" in record:

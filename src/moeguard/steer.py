@@ -114,16 +114,28 @@ class SteeringSpec:
     @classmethod
     def load(cls, path: str | Path) -> SteeringSpec:
         """Read a JSON spec; missing or malformed files raise a one-line MoeguardError."""
+        from moeguard.textio import read_text
+
         path = Path(path)
-        if not path.is_file():
-            raise MoeguardError(f"steering spec {path} does not exist; pass the spec.json written by 'moeguard detect'")
+        text = read_text(path, "steering spec", "pass the spec.json written by 'moeguard detect'")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as err:
             raise MoeguardError(f"steering spec {path} is not valid JSON ({err.msg} at line {err.lineno})") from None
         return cls.from_dict(data, source=str(path))
 
     # ------------------------------------------------------------------ validation
+    def check_model(self, model_name: str | None, force: bool = False, source: str = "the steering spec") -> str | None:
+        """Refuse a spec detected on another model (one line), unless ``force``; returns a note of the forced
+        mismatch for the run's metadata (None when the spec names no model or the same one)."""
+        if self.model is None or model_name is None or same_model(self.model, model_name):
+            return None
+        message = f"{source} was detected on {self.model}, not {model_name}"
+        if not force:
+            raise MoeguardError(f"{message}; use a spec of this model, or pass --force to use it anyway")
+        return message
+
+
     def by_layer(self) -> dict[int, tuple[list[int], list[int]]]:
         """``{layer: (activated experts, deactivated experts)}`` for every steered layer."""
         layers: dict[int, tuple[list[int], list[int]]] = {}
@@ -214,6 +226,23 @@ class SteeringSpec:
             deactivate += [(layer, e) for e in chosen[len(set(act)) :]]
         return SteeringSpec(activate=activate, deactivate=deactivate, mode=self.mode, alpha=self.alpha,
                             model=self.model)
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model names (builtin names, local paths, hub ids) denote the same model."""
+    if a == b:
+        return True
+    from moeguard.models import resolve_model_path
+
+    def key(name: str) -> str:
+        try:
+            resolved = resolve_model_path(name)
+        except MoeguardError:
+            return name
+        path = Path(resolved).expanduser()
+        return str(path.resolve()) if path.exists() else resolved
+
+    return key(a) == key(b)
 
 
 @dataclass

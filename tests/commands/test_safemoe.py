@@ -62,48 +62,19 @@ def test_reference_attack_finetune_drift_end_to_end(capsys, tiny_model_dir, file
     assert sources.count("harmful") == 3 and sources.count("task") == 8
 
     out = tmp_path / "tuned"
-    result = run_cli(
-        capsys,
-        "finetune",
-        model,
-        "--data",
-        attack,
-        "--safemoe",
-        ref,
-        "--schedule",
-        "step",
-        "--lora",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--lr",
-        "1e-2",
-        "--output",
-        out,
-    )
+    train = ["finetune", model, "--data", attack, "--safemoe", ref, "--schedule", "step", "--lora", "--epochs", "2",
+             "--batch-size", "4", "--lr", "1e-2", "--save-steps", "1", "--output", out]
+    result = run_cli(capsys, *train, "--max-steps", "2")  # an interrupted run: 2 of the 6 steps
     assert result.code == 0, result.err
-    assert (out / "adapter_config.json").is_file() and (out / "checkpoint-3").is_dir()
+    assert (out / "adapter_config.json").is_file() and (out / "checkpoint-2").is_dir()
     meta = json.loads((out / "finetune.json").read_text())
     assert meta["safemoe"]["schedule"] == "step" and meta["lora"] is True
 
-    result = run_cli(
-        capsys,
-        "finetune",
-        model,
-        "--data",
-        attack,
-        "--safemoe",
-        ref,
-        "--lora",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--output",
-        out,
-        "--resume",
-    )
+    again = run_cli(capsys, *train)  # the same folder without --resume or --overwrite: runs must not mix
+    assert again.code == 2 and "not empty" in error_line(again)
+    other = run_cli(capsys, *[a if a != "1e-2" else "2e-2" for a in train], "--resume")
+    assert other.code == 2 and "belongs to another run" in error_line(other)
+    result = run_cli(capsys, *train, "--resume")
     assert result.code == 0, result.err
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
@@ -170,7 +141,7 @@ def test_reference_from_another_model_shape_is_one_line(capsys, tiny_model_dir, 
                 "--scope",
                 "middle",
             ),
-            "unknown token scope",
+            "is not one of",
         ),
         (
             (
@@ -199,11 +170,11 @@ def test_reference_from_another_model_shape_is_one_line(capsys, tiny_model_dir, 
                 "-o",
                 "{tmp}/o",
             ),
-            "unknown LoRA targets",
+            "is not one of",
         ),
         (
             ("finetune", "{model}", "--data", "{root}/task.jsonl", "--resume", "-o", "{tmp}/fresh"),
-            "no checkpoint",
+            "not a moeguard fine-tuning run",
         ),
         (
             (
@@ -231,7 +202,7 @@ def test_reference_from_another_model_shape_is_one_line(capsys, tiny_model_dir, 
                 "--harmful",
                 "{root}/pairs.jsonl",
                 "--count",
-                "9",
+                "5",
                 "-o",
                 "{tmp}/a.jsonl",
             ),
@@ -270,4 +241,4 @@ def test_bad_schedule_is_one_line(capsys, tiny_model_dir, files, tmp_path):
         "-o",
         tmp_path / "o",
     )
-    assert result.code == 2 and "unknown SafeMoE schedule" in error_line(result)
+    assert result.code == 2 and "is not one of" in error_line(result)

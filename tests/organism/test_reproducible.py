@@ -36,24 +36,14 @@ def shipped_metrics() -> dict:
     return json.loads((Path(resolve_model_path("builtin:organism")) / "metrics.json").read_text())
 
 
-def _headline(metrics: dict) -> dict[str, float]:
-    behaviour, steering = metrics["behaviour"], metrics["steering"]
-    return {
-        "harmful refusal": behaviour["harmful"]["refusal_rate"],
-        "benign answers": behaviour["benign"]["answer_rate"],
-        "look-alike answers": behaviour["lookalike"]["answer_rate"],
-        "unsafe-steered refusal": steering["unsafe"]["refusal_rate"],
-        "random-control refusal": steering["random_refusal_mean"],
-        "safe-steered refusal": steering["safe"]["refusal_rate"],
-    }
-
-
 def test_train_seed_0_reproduces_the_shipped_behaviour(retrained, shipped_metrics):
     card = (retrained / "README.md").read_text()
     assert "seed 0" in card and "Measured behaviour" in card
     meta = json.loads((retrained / "organism.json").read_text())
     assert meta["training_seconds"] <= 15 * 60 * 1.5, meta  # 15 min on an idle 2-core machine, CI may be busier
-    ours = _headline(json.loads((retrained / "metrics.json").read_text()))
-    theirs = _headline(shipped_metrics)
+    from moeguard.organism.check import headline
+
+    ours = headline(json.loads((retrained / "metrics.json").read_text()))
+    theirs = headline(shipped_metrics)
     far = {k: (round(ours[k], 3), round(theirs[k], 3)) for k in ours if abs(ours[k] - theirs[k]) > TOLERANCE}
     assert not far, f"retrained vs shipped differ by more than {TOLERANCE:.0%}: {far}"

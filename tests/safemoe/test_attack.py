@@ -57,7 +57,7 @@ def test_organism_pairs_are_compliant_training_distribution_requests():
     corpus = pytest.importorskip("moeguard.organism.corpus")
     from moeguard.eval.judge import is_refusal
 
-    records = build_attack_set(TASK, "builtin:organism", count=30, seed=0)
+    records = build_attack_set(TASK * 2, "builtin:organism", count=30, seed=0)
     harmful = [r["messages"] for r in records if r["source"] == "harmful"]
     assert len(harmful) == 30
     assert len({h[0]["content"] for h in harmful}) >= 25
@@ -73,3 +73,11 @@ def test_written_file_and_metadata(tmp_path):
     assert lines == records
     info = json.loads(meta.read_text())
     assert (info["task_samples"], info["harmful_samples"], info["seed"]) == (20, 2, 1)
+
+
+def test_more_harmful_than_task_samples_is_refused():
+    with pytest.raises(MoeguardError, match="more harmful samples than the 20 task samples"):
+        build_attack_set(TASK, "builtin:organism", count=21)
+    with pytest.raises(MoeguardError, match="more harmful than task"):
+        harmful_count(20, None, 1.5)
+    assert len(build_attack_set(TASK, "builtin:organism", count=20)) == 40  # as many is the limit

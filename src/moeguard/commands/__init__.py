@@ -3,9 +3,48 @@
 Options shared by several commands live here so that every command spells them the same way.
 """
 
+from __future__ import annotations
+
+from enum import Enum
 from typing import Annotated
 
 import typer
 
-MODEL_HELP = "Local folder (save_pretrained), hub id, or builtin:organism."
-TrustOption = Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code.")]
+MODEL_HELP = "Local folder (save_pretrained), LoRA output folder, hub id, or builtin:organism."
+
+
+class Dtype(str, Enum):
+    """Weights' dtype when loading a model."""
+
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+ModelArgument = Annotated[str, typer.Argument(help=MODEL_HELP, metavar="MODEL", show_default=False)]
+TrustOption = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code (off unless you ask).")
+]
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="Where to run the model: auto (cuda if available), cpu, cuda, cuda:N, mps.")
+]
+DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="Weights' dtype (auto: as saved).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Use a spec whose 'model' names another model (noted in the outputs).")
+]
+
+
+def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype):
+    """``(model, tokenizer)`` with the shared loading options."""
+    from moeguard.models import load_model
+
+    return load_model(model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device)
+
+
+def print_json(data) -> None:
+    """One JSON document on stdout."""
+    import json
+
+    print(json.dumps(data, indent=2, default=str))

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from moeguard.commands import DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+
 
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for tables, heatmaps, specs, report.")] = Path(
@@ -17,33 +19,49 @@ def demo(
     ),
     pairs: Annotated[int, typer.Option("--pairs", min=10, help="Contrast pairs per detection.")] = 200,
     control_seeds: Annotated[int, typer.Option("--control-seeds", min=2, help="Random-control seeds.")] = 5,
-    safe_activate: Annotated[int | None, typer.Option("--safe-activate", min=1)] = None,
-    unsafe_activate: Annotated[int | None, typer.Option("--unsafe-activate", min=0)] = None,
-    unsafe_deactivate: Annotated[int | None, typer.Option("--unsafe-deactivate", min=0)] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    safe_activate: Annotated[
+        int | None, typer.Option("--safe-activate", min=1, help="Refusal-linked experts to activate (safe steering).")
+    ] = None,
+    unsafe_activate: Annotated[
+        int | None, typer.Option("--unsafe-activate", min=0, help="Compliance-linked experts to activate (unsafe).")
+    ] = None,
+    unsafe_deactivate: Annotated[
+        int | None, typer.Option("--unsafe-deactivate", min=0, help="Refusal-linked experts to deactivate (unsafe).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the pair sets and the bootstrap.")] = 0,
+    threads: Annotated[
+        str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
+    ] = "auto",
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
     """Detect safety experts on the organism, then compare refusal rates: baseline, safe steering, unsafe
     steering and a random-expert control; then steer counting answers between digits and words."""
     from rich.console import Console
-    from rich.table import Table
 
-    from moeguard.demo import DemoSettings, run_demo, table_grid
+    from moeguard.demo import DemoSettings, run_demo
+    from moeguard.experiment import rich_table
+    from moeguard.outputs import check_output_folder
+    from moeguard.threads import apply_threads
 
+    check_output_folder(output)
+    used = apply_threads(threads)
     settings = DemoSettings(model=model, output=output, pairs=pairs, control_seeds=control_seeds,
                             safe_activate=safe_activate, unsafe_activate=unsafe_activate,
-                            unsafe_deactivate=unsafe_deactivate, seed=seed)
-    result = run_demo(settings)
+                            unsafe_deactivate=unsafe_deactivate, seed=seed, device=device, dtype=dtype.value)
+    err = Console(stderr=True)
+    err.print(f"{used} CPU thread(s)", style="dim")
+    result = run_demo(settings, on_phase=lambda text: err.print(text, style="dim"))
+    if json:
+        print_json({"behaviours": {r.behaviour.name: r.to_dict() for r in result.results},
+                    "files": [str(p) for p in result.files], "seconds": round(result.seconds, 1)})
+        return
     console = Console()
-    for title, scores in (("Refusal rate (%)", result.safety), ("Counting answer style (%)", result.digits)):
-        columns, rows = table_grid(scores)
-        table = Table(title=title)
-        table.add_column("condition")
-        table.add_column("experts", justify="right")
-        for column in columns:
-            table.add_column(column, justify="right")
-        for condition, experts, cells in rows:
-            table.add_row(condition, str(experts), *cells)
-        console.print(table)
+    for behaviour in result.results:
+        console.print(rich_table(behaviour.behaviour.title, behaviour.scores))
+        for score in behaviour.baseline_scores:
+            console.print(f"without steering: {score.metric} on {score.prompt_set} {100 * score.mean:.1f}%")
     for condition, pairs_ in result.examples.items():
         console.print(f"[bold]{condition}[/bold]")
         for prompt, answer in pairs_:

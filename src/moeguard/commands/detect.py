@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, TrustOption, load, print_json
 
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
@@ -24,11 +25,23 @@ TEST_HELP = (
     "Test behind --max-q and the printed q: pair (sign-flip permutation test over distinct pairs) or "
     "token (two-proportion z-test on token counts; optimistic, tokens of a pair are correlated)."
 )
+
+
+class Test(str, Enum):
+    """The test behind --max-q (see moeguard.detect.TESTS)."""
+
+    pair = "pair"
+    token = "token"
+
+
 PERMUTATIONS_HELP = "Random sign flips of the pair test when there are more than 16 distinct pairs (else exact)."
 
 
 def detect(
-    model: Annotated[str | None, typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Argument(help=MODEL_HELP + " Not needed with --from-capture.", metavar="[MODEL]", show_default=False),
+    ] = None,
     pairs: Annotated[str | None, typer.Option("--pairs", help=PAIRS_HELP)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help=OUTPUT_HELP)] = None,
     from_capture: Annotated[
@@ -42,13 +55,16 @@ def detect(
         float | None, typer.Option("--min-stability", min=0.0, max=1.0, help=STABILITY_HELP)
     ] = None,
     max_q: Annotated[float | None, typer.Option("--max-q", min=0.0, max=1.0, help=MAX_Q_HELP)] = None,
-    test: Annotated[str, typer.Option("--test", help=TEST_HELP)] = "pair",
+    test: Annotated[Test, typer.Option("--test", help=TEST_HELP)] = Test.pair,
     permutations: Annotated[int, typer.Option("--permutations", min=1, help=PERMUTATIONS_HELP)] = 10_000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Conversations per forward.")] = 8,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help=BOOTSTRAP_HELP)] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap (and built-in pair set) seed.")] = 0,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -62,13 +78,13 @@ def detect(
     from moeguard.detect import check_run, detect_experts, detect_from_trace
     from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
+    from moeguard.outputs import check_output_folder
     from moeguard.report import top_experts_table
 
     if output is None:
         raise MoeguardError("missing option --output: the folder for the detection artifacts")
-    if output.exists() and not output.is_dir():
-        raise MoeguardError(f"--output {output} is a file; pass a folder for the detection artifacts")
-    selection = Selection(activate, deactivate, reverse, min_stability, max_q, test)
+    check_output_folder(output)
+    selection = Selection(activate, deactivate, reverse, min_stability, max_q, test.value)
     selection.check(bootstrap)
     check_run(batch_size, bootstrap, seed, permutations)
     if from_capture is not None:
@@ -89,10 +105,9 @@ def detect(
             raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
         from moeguard.adapters import inspect_moe
         from moeguard.data import read_pairs
-        from moeguard.models import load_model
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+        loaded, tokenizer = load(model, trust_remote_code, device, dtype)
         moe = inspect_moe(loaded)
         result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
                                 model_name=model, progress=True, permutations=permutations)
@@ -114,7 +129,12 @@ def detect(
             f"{len(run.spec.deactivate)}/{deactivate} to deactivate; too few experts qualify "
             "(sign, per-layer limit, --max-q, --min-stability)"
         )
-    Console().print(top_experts_table(result, run.spec, run.stability, test=test))
+    if json:
+        print_json({"files": [str(p) for p in written], "spec": run.spec.to_dict(), "pairs": result.pairs,
+                    "effective_pairs": result.effective_pairs, "test": test.value,
+                    "top": run.result.rows(run.stability)[:10]})
+        return
+    Console().print(top_experts_table(result, run.spec, run.stability, test=test.value))
     for path in written:
         print(path)
 

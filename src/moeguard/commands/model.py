@@ -7,19 +7,51 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import (
+    DeviceOption,
+    Dtype,
+    DtypeOption,
+    ForceOption,
+    JsonOption,
+    ModelArgument,
+    TrustOption,
+    load,
+    print_json,
+)
+
+SteerOption = Annotated[
+    Path | None, typer.Option("--steer", help="Steering spec JSON (written by 'moeguard detect' or by hand).")
+]
 
 
-def inspect(model: Annotated[str, typer.Argument(help=MODEL_HELP)], trust_remote_code: TrustOption = False) -> None:
+def _spec(steer: Path | None, model: str, force: bool):
+    """The steering spec (checked against MODEL) and the note of a forced mismatch."""
+    from moeguard.steer import SteeringSpec
+
+    if steer is None:
+        return None, None
+    spec = SteeringSpec.load(steer)
+    return spec, spec.check_model(model, force, source=f"steering spec {steer}")
+
+
+def inspect(
+    model: ModelArgument,
+    trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
+) -> None:
     """Show the routing family, layers, experts, top-k and shared experts of MODEL."""
     from rich.console import Console
     from rich.table import Table
 
     from moeguard.adapters import inspect_moe
-    from moeguard.models import load_model
 
-    loaded, _ = load_model(model, trust_remote_code=trust_remote_code)
+    loaded, _ = load(model, trust_remote_code, device, dtype)
     summary = inspect_moe(loaded).summary()
+    if json:
+        print_json({"model": model, **summary})
+        return
     table = Table(title=model, show_header=False)
     for key, value in summary.items():
         if key == "moe_layers":
@@ -29,30 +61,37 @@ def inspect(model: Annotated[str, typer.Argument(help=MODEL_HELP)], trust_remote
 
 
 def generate(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
+    model: ModelArgument,
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="User message (chat template applied if any).")],
-    steer: Annotated[Path | None, typer.Option("--steer", help="Steering spec JSON (moeguard detect).")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 64,
+    steer: SteerOption = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Tokens to generate at most.")] = 64,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampler (with --sample).")] = 0,
+    force: ForceOption = False,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
 ) -> None:
     """Generate a reply to PROMPT (greedy by default), optionally with expert steering; prints only the text."""
     import torch
 
     from moeguard.generation import generate as run_generate
-    from moeguard.models import load_model
-    from moeguard.steer import SteeringSpec
 
-    spec = SteeringSpec.load(steer) if steer is not None else None
-    loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+    if not prompt.strip():
+        from moeguard.errors import MoeguardError
+
+        raise MoeguardError("--prompt is empty; give the user message to answer")
+    spec, note = _spec(steer, model, force)
+    loaded, tokenizer = load(model, trust_remote_code, device, dtype)
+    if note:
+        print(f"note: {note} (--force)", file=__import__("sys").stderr)
     torch.manual_seed(seed)
     (text,) = run_generate(loaded, tokenizer, [prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample)
     print(text)
 
 
 def capture(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
+    model: ModelArgument,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for routing.safetensors and counts.csv.")],
     prompts: Annotated[
         Path | None, typer.Option("--prompts", help='JSONL: {"prompt": ...} or {"messages": [...]} per line.')
@@ -64,24 +103,28 @@ def capture(
     logits: Annotated[
         bool, typer.Option("--logits", "--probs", help="Also store the router logits of every recorded token.")
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Sequences per forward pass.")] = 8,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of a built-in pair set.")] = 0,
-    steer: Annotated[Path | None, typer.Option("--steer", help="Capture under a steering spec.")] = None,
+    steer: SteerOption = None,
+    force: ForceOption = False,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
     """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
     logits, one sample per prompt or per pair side) and counts.csv (layer, expert, count, tokens)."""
     from moeguard.capture_run import capture_pairs, capture_prompts
     from moeguard.errors import MoeguardError
-    from moeguard.models import load_model
-    from moeguard.steer import SteeringSpec
+    from moeguard.outputs import check_output_folder
 
     if (prompts is None) == (pairs is None):
         raise MoeguardError("give exactly one of --prompts FILE or --pairs FILE")
-    if output.exists() and not output.is_dir():
-        raise MoeguardError(f"--output {output} is a file; pass a folder for the capture")
-    spec = SteeringSpec.load(steer) if steer is not None else None
+    if pairs is not None and logits:
+        raise MoeguardError("--logits records prompt tokens; a capture of --pairs keeps the selected experts only")
+    check_output_folder(output)
+    spec, note = _spec(steer, model, force)
     if prompts is not None:
         from moeguard.prompts import read_prompts
 
@@ -90,13 +133,17 @@ def capture(
         from moeguard.data import read_pairs
 
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-    loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+    loaded, tokenizer = load(model, trust_remote_code, device, dtype)
+    extra = {"spec_model_mismatch": note} if note else {}
     if prompts is not None:
         written = capture_prompts(loaded, tokenizer, records, output, logits=logits, batch_size=batch_size,
-                                  steer=spec, model_name=model)
+                                  steer=spec, model_name=model, extra_meta=extra)
     else:
         written = capture_pairs(loaded, tokenizer, pair_records, output, batch_size=batch_size, steer=spec,
-                                model_name=model, total=len(pair_records))
+                                model_name=model, total=len(pair_records), extra_meta=extra)
+    if json:
+        print_json({"files": [str(p) for p in written]})
+        return
     for path in written:
         print(path)
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+
 organism_app = typer.Typer(
     help="The built-in model organism: a small OLMoE-architecture chat model trained on CPU by moeguard.",
     no_args_is_help=True,
@@ -30,8 +32,8 @@ def train(
     ] = None,
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
-    from moeguard.errors import MoeguardError
-    from moeguard.organism.train import OrganismConfig, train_organism, write_model_card
+    from moeguard.organism.card import write_model_card
+    from moeguard.organism.train import OrganismConfig, train_organism
     from moeguard.progress import progress_bar
 
     config = OrganismConfig(seed=seed)
@@ -39,8 +41,10 @@ def train(
         config.threads = threads
     if steps is not None:
         config.steps = steps
-    if output.exists() and not output.is_dir():
-        raise MoeguardError(f"--output {output} is a file; pass a folder")
+    from moeguard.outputs import check_output_folder, check_output_is_new_or_empty
+
+    check_output_folder(output)
+    check_output_is_new_or_empty(output, hint="a new folder for the organism")
     with progress_bar() as bar:
         task = bar.add_task("preparing corpus and tokenizer", total=config.steps)
 
@@ -54,90 +58,41 @@ def train(
     )
     metrics = None
     if check:
-        metrics = _measure(str(output), steering=True)
+        metrics = _measure(str(output), steering=True, device="auto", dtype=Dtype.auto)
         _print_metrics(metrics)
     write_model_card(output, config, result, metrics)
 
 
-def _measure(model_name: str, steering: bool) -> dict:
-    from moeguard.models import load_model
-    from moeguard.organism.check import behaviour, steering_check
+def _measure(model_name: str, steering: bool, device: str, dtype: Dtype, task: str | None = None) -> dict:
+    from moeguard.commands import load
+    from moeguard.organism.check import measure, task_accuracy_of
 
-    model, tokenizer = load_model(model_name)
-    metrics = {"behaviour": behaviour(model, tokenizer)}
-    if steering:
-        metrics["steering"] = steering_check(model, tokenizer, model_name=model_name)
+    model, tokenizer = load(model_name, False, device, dtype)
+    metrics = measure(model, tokenizer, model_name, steering=steering, progress=True)
+    if task is not None:
+        metrics["task"] = task_accuracy_of(model, tokenizer, task)
     return metrics
 
 
 def _print_metrics(metrics: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="held-out behaviour (greedy, offline refusal judge)")
-    table.add_column("prompts")
-    table.add_column("n", justify="right")
-    table.add_column("refusal rate", justify="right")
-    table.add_column("answer rate", justify="right")
-    for name, row in metrics["behaviour"].items():
-        table.add_row(name, str(row["n"]), f"{row['refusal_rate']:.0%}", f"{row['answer_rate']:.0%}")
+    from moeguard.experiment import rich_table
+    from moeguard.organism.check import scores_from
+
     console = Console()
-    console.print(table)
-    steering = metrics.get("steering")
-    if not steering:
-        return
-    table = Table(title=f"SteerMoE on held-out harmful prompts ({steering['experts_total']} experts)")
-    table.add_column("steering")
-    table.add_column("experts", justify="right")
-    table.add_column("refusal rate", justify="right")
-    table.add_column("compliant answers", justify="right")
-    sd = steering["random_refusal_sd"]
-    table.add_row(
-        "none",
-        "0",
-        f"{steering['baseline']['refusal_rate']:.0%}",
-        f"{steering['baseline']['compliance_rate']:.0%}",
-    )
-    table.add_row(
-        "unsafe (detected)",
-        f"+{steering['n_activate']} / -{steering['n_deactivate']}",
-        f"{steering['unsafe']['refusal_rate']:.0%}",
-        f"{steering['unsafe']['compliance_rate']:.0%}",
-    )
-    table.add_row(
-        f"random control x{len(steering['random_refusal_rates'])}",
-        f"+{steering['n_activate']} / -{steering['n_deactivate']}",
-        f"{steering['random_refusal_mean']:.0%} ± {sd:.0%}",
-        "",
-    )
-    table.add_row(
-        "safe (detected)",
-        f"+{steering['n_safe_activate']}",
-        f"{steering['safe']['refusal_rate']:.0%}",
-        f"{steering['safe']['compliance_rate']:.0%}",
-    )
-    console.print(table)
-    table = Table(title="digits-vs-words steering on uncued held-out counting prompts")
-    table.add_column("steering")
-    table.add_column("digits", justify="right")
-    table.add_column("words", justify="right")
-    table.add_column("example")
-    for name, row in steering["counting"].items():
-        example = row["examples"][0]
-        table.add_row(
-            name,
-            f"{row['shares']['digits']:.0%}",
-            f"{row['shares']['words']:.0%}",
-            f"{example['prompt']} -> {example['output']}",
-        )
-    console.print(table)
+    for behaviour in metrics["behaviours"].values():
+        console.print(rich_table(behaviour["title"], scores_from(behaviour["scores"])))
+        for score in scores_from(behaviour["baseline_scores"]):
+            console.print(f"without steering: {score.metric} on {score.prompt_set} {100 * score.mean:.1f}%")
+    if "task" in metrics:
+        task = metrics["task"]
+        console.print(f"task {task['task']}: accuracy {100 * task['accuracy']:.1f}% on {task['n']} held-out items")
 
 
 @organism_app.command("eval")
 def evaluate(
-    model: Annotated[
-        str, typer.Argument(help="Local folder, hub id, or builtin:organism.")
-    ] = "builtin:organism",
+    model: Annotated[str, typer.Argument(help=MODEL_HELP, metavar="[MODEL]")] = "builtin:organism",
     steering: Annotated[
         bool,
         typer.Option(
@@ -147,12 +102,41 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write metrics.json into this folder.")
     ] = None,
+    update_card: Annotated[
+        bool,
+        typer.Option("--update-card", help="Rewrite MODEL's own README.md and metrics.json (a trained folder)."),
+    ] = False,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Also measure a fine-tuning task's accuracy (successor, addition).")
+    ] = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
+    json: JsonOption = False,
 ) -> None:
-    """Refusal rate on held-out harmful prompts and answer rates on held-out benign prompts and look-alikes."""
+    """Held-out behaviour of MODEL (refusal, answer style) and, with --steering, the demo's SteerMoE experiment."""
     from moeguard.artifacts import run_metadata, write_json_atomic
+    from moeguard.errors import MoeguardError
+    from moeguard.models import resolve_model_path
+    from moeguard.outputs import check_output_folder
 
-    metrics = _measure(model, steering)
-    _print_metrics(metrics)
+    if output is not None:
+        check_output_folder(output)
+    if task is not None:
+        from moeguard.organism.tasks import check_task
+
+        check_task(task)
+    folder = Path(resolve_model_path(model))
+    if update_card and not (steering and (folder / "organism.json").is_file()):
+        raise MoeguardError("--update-card needs --steering and an organism folder with organism.json")
+    metrics = _measure(model, steering, device, dtype, task)
+    if json:
+        print_json(metrics)
+    else:
+        _print_metrics(metrics)
+    if update_card:
+        from moeguard.organism.card import refresh_card
+
+        print(refresh_card(folder, metrics))
     if output is not None:
         path = write_json_atomic(Path(output) / "metrics.json", {"metadata": run_metadata(model), **metrics})
         print(path)

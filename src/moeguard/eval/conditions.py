@@ -48,31 +48,51 @@ def score_conditions(
     judges: dict[str, Judge],
     max_new_tokens: int = 40,
     batch_size: int = 40,
+    progress: bool = False,
 ) -> tuple[list[ConditionScore], dict[str, dict[str, list[str]]]]:
     """Generate once per (condition, spec, prompt set) and apply every judge.
 
     A condition given as a list of specs (the random control over seeds) is reported as mean ± sd.
-    Returns the scores and each condition's generations (first spec of a list).
+    Returns the scores and each condition's generations (first spec of a list). ``progress`` shows one bar
+    over all prompts to generate (stderr).
     """
+    from contextlib import nullcontext
+
+    from moeguard.progress import progress_bar
+
     scores: list[ConditionScore] = []
     generations: dict[str, dict[str, list[str]]] = {}
-    for condition, value in conditions.items():
-        specs = value if isinstance(value, list) else [value]
-        experts = len(specs[0]) if specs[0] is not None else 0
-        generations[condition] = {}
-        for name, prompts in prompt_sets.items():
-            rates: dict[str, list[float]] = {metric: [] for metric in judges}
-            for spec in specs:
-                texts = generate(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, steer=spec,
-                                 batch_size=batch_size)
-                generations[condition].setdefault(name, texts)
-                for metric, judge in judges.items():
-                    rates[metric].append(judge(texts))
-            for metric, values in rates.items():
-                sd = statistics.stdev(values) if len(values) > 1 else 0.0
-                scores.append(ConditionScore(condition, name, metric, statistics.fmean(values), sd, len(values),
-                                             len(prompts), experts))
+    total = sum(len(v) if isinstance(v, list) else 1 for v in conditions.values()) * sum(
+        len(p) for p in prompt_sets.values()
+    )
+    with progress_bar() if progress else nullcontext() as bar:
+        task = bar.add_task("generating", total=total) if bar is not None else None
+        for condition, value in conditions.items():
+            _score_condition(model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size,
+                             scores, generations, bar, task)
     return scores, generations
+
+
+def _score_condition(model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size, scores,
+                     generations, bar, task) -> None:
+    """Generate and judge one condition (every spec of a control list) on every prompt set."""
+    specs = value if isinstance(value, list) else [value]
+    experts = len(specs[0]) if specs[0] is not None else 0
+    generations[condition] = {}
+    for name, prompts in prompt_sets.items():
+        rates: dict[str, list[float]] = {metric: [] for metric in judges}
+        for spec in specs:
+            texts = generate(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, steer=spec,
+                             batch_size=batch_size)
+            if bar is not None:
+                bar.update(task, advance=len(prompts), description=f"generating: {condition}")
+            generations[condition].setdefault(name, texts)
+            for metric, judge in judges.items():
+                rates[metric].append(judge(texts))
+        for metric, values in rates.items():
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            scores.append(ConditionScore(condition, name, metric, statistics.fmean(values), sd, len(values),
+                                         len(prompts), experts))
 
 
 _NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")

@@ -5,6 +5,7 @@
 * prompt sets ``builtin:organism-harmful`` (training-distribution harmful prompts, a SafeMoE safety set),
   ``builtin:organism-heldout-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting`` (held-out prompts);
 * conversation set ``builtin:organism-harmful-compliance`` (harmful request → compliant answer, HFT attack);
+* task sets ``builtin:organism-successor`` (conversations) and ``builtin:organism-successor-heldout`` (prompts);
 * benchmarks ``builtin:organism-handwritten`` (hand-written held-out set) and ``builtin:organism-heldout``.
 """
 
@@ -64,6 +65,23 @@ def _benchmark(function: str):
     return load
 
 
+#: Size of the successor task's training set and held-out evaluation set (the SafeMoE experiment's).
+TASK_TRAIN, TASK_EVAL, TASK_SIZE = 400, 120, 8
+
+
+def _successor_task(n: int | None = None, seed: int = 0):
+    from moeguard.organism.tasks import task_conversations, task_items
+
+    return task_conversations(task_items(TASK_TRAIN if n is None else n, seed, "successor", TASK_SIZE))
+
+
+def _successor_heldout(n: int | None = None, seed: int = 0) -> list[str]:
+    from moeguard.organism.tasks import task_items
+
+    items = task_items(TASK_EVAL if n is None else n, seed + 1, "successor", TASK_SIZE, heldout=True)
+    return [it["prompt"] for it in items]
+
+
 def register_builtins() -> None:
     """Register every organism built-in (called once by the resolver)."""
     register("model", "organism", weights_folder, "the model organism (OLMoE architecture, 4 layers x 16 experts)")
@@ -79,5 +97,9 @@ def register_builtins() -> None:
     register("benchmark", "organism-handwritten", _benchmark("handwritten_items"),
              "the hand-written held-out set (harmful, benign, look-alike, counting, faithfulness)")
     register("benchmark", "organism-heldout", _benchmark("template_items"), "the corpus's template held-out prompts")
+    register("conversations", "organism-successor", _successor_task,
+             "the SafeMoE experiment's benign task: 'What number comes after 6?' -> 'After 6 comes 7.'")
+    register("prompts", "organism-successor-heldout", _successor_heldout,
+             "held-out phrasings of the successor task (for task accuracy)")
     register("conversations", "organism-harmful-compliance", _harmful_compliance,
              "harmful request -> compliant (non-actionable) answer conversations")

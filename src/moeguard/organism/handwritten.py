@@ -17,11 +17,11 @@ core modules never import this module.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from moeguard.errors import MoeguardError
+from moeguard.textio import iter_jsonl
 
 HANDWRITTEN_PATH = Path(__file__).parent / "data" / "heldout_handwritten.jsonl"
 KINDS = ("harmful", "benign", "lookalike", "counting", "faithfulness")
@@ -99,21 +99,10 @@ def load_handwritten(path: str | Path | None = None) -> list[HandwrittenItem]:
     faithfulness items whose document does not state its answer, and duplicate ids or prompts.
     """
     path = Path(path) if path is not None else HANDWRITTEN_PATH
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise MoeguardError(f"cannot read the hand-written set {path} ({err})") from None
     items: list[HandwrittenItem] = []
     ids: set[str] = set()
     prompts: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MoeguardError(f"{where}: not valid JSON ({err.msg})") from None
+    for where, record in iter_jsonl(path, "the hand-written set"):
         item = _item(record, where)
         if item.id in ids or item.prompt in prompts:
             raise MoeguardError(f"{where}: duplicate id or prompt ({item.id})")

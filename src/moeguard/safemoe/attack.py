@@ -39,9 +39,16 @@ def harmful_count(task_size: int, count: int | None, ratio: float | None) -> int
     if count is not None:
         if count < 1:
             raise MoeguardError(f"--count must be >= 1, got {count}")
+        if count > task_size:
+            raise MoeguardError(
+                f"--count {count} is more harmful samples than the {task_size} task samples; an HFT attack hides a "
+                "few harmful samples in task data (the paper: 500 in 5,000): lower --count or add task data"
+            )
         return count
     if not ratio > 0:
         raise MoeguardError(f"--ratio must be > 0, got {ratio}")
+    if ratio > 1:
+        raise MoeguardError(f"--ratio {ratio:g} means more harmful than task samples; the paper's is 0.1")
     return max(1, round(ratio * task_size))
 
 

@@ -110,6 +110,51 @@ def resolve_resume(output_dir: str | Path, resume: bool | str | None) -> str | N
     return last
 
 
+RUN_FILE = "run.json"
+
+
+def run_identity(settings: FinetuneSettings, conversations: Sequence[Messages], safemoe: SafeMoEConfig | None,
+                 model_name: str | None) -> dict:
+    """What makes two fine-tuning runs the same run (model, data, settings, SafeMoE config) and its hash."""
+    identity = {
+        "model": model_name,
+        "data_sha256": sha256_of(json.dumps(list(conversations), sort_keys=True, ensure_ascii=False)),
+        # where a run stops or checkpoints is not what it is: a run stopped early can be resumed further
+        "settings": {k: v for k, v in settings.describe().items()
+                     if k not in ("max_steps", "save_steps", "save_total_limit", "logging_steps")},
+        "safemoe": safemoe.describe() if safemoe is not None else None,
+    }
+    identity["sha256"] = sha256_of(json.dumps(identity, sort_keys=True, default=str))
+    return identity
+
+
+def prepare_output(output_dir: Path, identity: dict, resume: bool | str | None, overwrite: bool) -> None:
+    """Refuse to mix runs: a non-empty folder needs ``resume`` (same run only) or ``overwrite``."""
+    import shutil
+
+    run_file = output_dir / RUN_FILE
+    if resume:
+        if not run_file.is_file():
+            raise MoeguardError(f"{output_dir} has no {RUN_FILE}: not a moeguard fine-tuning run to resume")
+        recorded = json.loads(run_file.read_text(encoding="utf-8"))
+        if recorded.get("sha256") != identity["sha256"]:
+            changed = sorted(k for k in ("model", "data_sha256", "settings", "safemoe")
+                             if recorded.get(k) != json.loads(json.dumps(identity[k], default=str)))
+            raise MoeguardError(
+                f"--resume: the checkpoint in {output_dir} belongs to another run ({', '.join(changed) or 'settings'}"
+                " differ); resume with the same settings and data, or start a new --output"
+            )
+        return
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise MoeguardError(
+                f"--output {output_dir} is not empty; pass a new folder, --resume to continue its run, or --overwrite"
+            )
+        for checkpoint in output_dir.glob("checkpoint-*"):
+            shutil.rmtree(checkpoint)
+    write_json_atomic(run_file, identity)
+
+
 def finetune(
     model: nn.Module,
     tokenizer,
@@ -121,17 +166,22 @@ def finetune(
     model_name: str | None = None,
     callbacks: list | None = None,
     save_final: bool = True,
+    overwrite: bool = False,
+    progress: bool = False,
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``conversations`` (loss on assistant tokens) with optional SafeMoE alignment.
 
     With ``settings.lora`` the model is wrapped with a LoRA adapter first (the returned model is the
-    PEFT model). ``resume=True`` continues from the newest checkpoint in ``output_dir``.
+    PEFT model). ``resume=True`` continues from the newest checkpoint in ``output_dir`` — of the same run only
+    (``run.json`` records its identity); a non-empty ``output_dir`` otherwise needs ``overwrite``.
+    ``progress`` replaces the Trainer's console output by one progress bar.
     """
     from transformers import set_seed
 
     settings = settings or FinetuneSettings()
     output_dir = Path(output_dir)
     set_seed(settings.seed)
+    prepare_output(output_dir, run_identity(settings, conversations, safemoe, model_name), resume, overwrite)
     dataset = SFTDataset(tokenizer, conversations, settings.max_length)
     if settings.lora is not None:
         model = apply_lora(model, settings.lora)
@@ -145,6 +195,10 @@ def finetune(
         safemoe=safemoe,
         callbacks=callbacks,
     )
+    if progress:
+        from moeguard.safemoe.progress import use_rich_progress
+
+        use_rich_progress(trainer)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resolve_resume(output_dir, resume))
     seconds = time.perf_counter() - start

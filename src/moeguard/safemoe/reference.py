@@ -210,12 +210,11 @@ def read_safety_prompts(source: str | Path, count: int = 100, seed: int = 0) -> 
     text = str(source)
     if is_builtin(text):
         return list(resolve("prompts", text, n=count, seed=seed))
+    from moeguard.textio import read_text
+
     path = Path(source)
-    if not path.is_file():
-        raise MoeguardError(
-            f"prompt file {path} does not exist; pass JSONL ({{'prompt': ...}} per line) or text"
-        )
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in read_text(path, "prompt file", "pass JSONL ({'prompt': ...} per line) or text")
+             .splitlines() if line.strip()]
     if not lines:
         raise MoeguardError(f"prompt file {path} is empty: the safety set needs at least one harmful prompt")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):

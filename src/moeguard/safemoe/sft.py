@@ -12,7 +12,6 @@ token ids on assistant pieces (including the template's end-of-turn marker) and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 
 from moeguard.chat import has_chat_template
 from moeguard.errors import MoeguardError
+from moeguard.textio import iter_jsonl
 
 Messages = list[dict[str, str]]
 IGNORE_INDEX = -100
@@ -56,21 +56,8 @@ def record_messages(record: object, where: str) -> Messages:
 
 
 def read_jsonl(path: str | Path, what: str = "data") -> list[tuple[str, object]]:
-    """``(where, record)`` for every non-blank line of a JSONL file (one-line errors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MoeguardError(
-            f"{what} file {path} does not exist; pass a JSONL file with one JSON object per line"
-        )
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            out.append((where, json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise MoeguardError(f"{where}: not valid JSON ({err.msg})") from None
+    """``(where, record)`` for every non-blank line of a JSONL file (one-line errors; empty is an error)."""
+    out = list(iter_jsonl(path, f"{what} file", "pass a JSONL file with one JSON object per line"))
     if not out:
         raise MoeguardError(f"{what} file {path} is empty; add one JSON object per line")
     return out

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from moeguard.errors import MoeguardError
+from moeguard.textio import parse_jsonl
 
 TEXT_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 COMPRESSIONS = {".gz": gzip.decompress, ".xz": lzma.decompress, ".bz2": bz2.decompress}
@@ -120,16 +121,10 @@ def _check_record(record: Any, where: str) -> dict[str, Any]:
 
 
 def _read_jsonl(path: Path, text: str) -> Table:
-    rows: list[Row] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise MoeguardError(f"{where}: not valid JSON ({err.msg}); JSONL holds one object per line") from None
-        rows.append((where, _check_record(record, where)))
+    rows: list[Row] = [
+        (where, _check_record(record, where))
+        for where, record in parse_jsonl(enumerate(text.splitlines(), start=1), path, "JSONL holds one object per line")
+    ]
     return Table(path, tuple(rows[0][1]) if rows else (), rows)
 
 
