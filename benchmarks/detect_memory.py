@@ -4,9 +4,10 @@
 
 Each size runs in a fresh process: load the model, warm up on a few pairs, then score a lazily
 generated stream of pairs and report the peak-RSS growth over the warmed-up baseline
-(``resource.getrusage``) and the bytes held by the result's accumulators. Detection keeps only
-``[layers, experts]`` counts and ``[resamples, layers, experts]`` bootstrap sums, so both numbers
-should stay flat: the 10×N / N ratios should be ~1.
+(``resource.getrusage``) and the bytes held by the result. Detection keeps ``[layers, experts]`` counts
+and ``[resamples, layers, experts]`` bootstrap sums (flat: the 10×N / N ratio should be ~1) plus, for the
+pair-level statistics, one int32 ``[layers, experts]`` table and a span length per pair and side
+(O(pairs · layers · experts): 10× the pairs, ~10× these bytes, still small next to the model).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def child(folder: str, n: int, bootstrap: int, batch_size: int) -> dict:
     seconds = time.perf_counter() - start
     tensors = [result.counts_a, result.counts_b, result.boot_counts_a, result.boot_counts_b,
                result.boot_tokens_a, result.boot_tokens_b]
+    per_pair = [result.pair_counts_a, result.pair_counts_b, result.pair_tokens_a, result.pair_tokens_b,
+                result.clusters]
     return {
         "pairs": result.pairs,
         "tokens": result.tokens_a + result.tokens_b,
@@ -64,6 +67,7 @@ def child(folder: str, n: int, bootstrap: int, batch_size: int) -> dict:
         "peak_mb": peak_rss_mb(),
         "growth_mb": peak_rss_mb() - before,
         "accumulator_bytes": sum(t.numel() * t.element_size() for t in tensors if t is not None),
+        "per_pair_bytes": sum(t.numel() * t.element_size() for t in per_pair if t is not None),
     }
 
 
@@ -94,12 +98,14 @@ def main() -> None:
     print(f"tiny OLMoE (3 MoE layers x 8 experts, top-2), bootstrap {args.bootstrap}, "
           f"batch {args.batch_size}")
     print(f"{'pairs':>7} {'tokens':>8} {'seconds':>8} {'baseline MB':>12} {'peak MB':>8} {'growth MB':>10} "
-          f"{'accum. bytes':>13}")
+          f"{'accum. bytes':>13} {'per-pair bytes':>15}")
     for row in (small, large):
         print(f"{row['pairs']:>7} {row['tokens']:>8} {row['seconds']:>8.2f} {row['baseline_mb']:>12.1f} "
-              f"{row['peak_mb']:>8.1f} {row['growth_mb']:>10.2f} {row['accumulator_bytes']:>13}")
+              f"{row['peak_mb']:>8.1f} {row['growth_mb']:>10.2f} {row['accumulator_bytes']:>13} "
+              f"{row['per_pair_bytes']:>15}")
     print(f"10xN / N: peak RSS {large['peak_mb'] / small['peak_mb']:.3f}x, "
           f"accumulator bytes {large['accumulator_bytes'] / small['accumulator_bytes']:.3f}x, "
+          f"per-pair bytes {large['per_pair_bytes'] / small['per_pair_bytes']:.1f}x, "
           f"RSS growth over baseline {large['growth_mb']:.2f} MB vs {small['growth_mb']:.2f} MB "
           f"(time {large['seconds'] / small['seconds']:.1f}x for 10x the pairs)")
 

@@ -13,6 +13,7 @@ from moeguard.detect import (
     DetectionResult,
     benjamini_hochberg,
     detect_experts,
+    detect_from_trace,
     poisson_weights,
     select_experts,
     two_proportion_p_values,
@@ -119,8 +120,11 @@ def test_max_q_filter_skips_insignificant_experts():
     q = r.q_values[0]
     assert q[0] < 1e-6 and q[1].item() == pytest.approx(0.576, abs=2e-3) and q[2] == 1.0
     assert select_experts(r, 2).activate == [(0, 0), (0, 1)]
-    assert select_experts(r, 2, max_q=0.2).activate == [(0, 0)]
-    assert select_experts(r, 2, max_q=1e-30).activate == []
+    assert select_experts(r, 2, max_q=0.2, test="token").activate == [(0, 0)]
+    assert select_experts(r, 2, max_q=1e-30, test="token").activate == []
+    # pooled counts only: the pair test (the default) cannot filter and says so
+    with pytest.raises(MoeguardError, match="test 'pair' needs per-pair counts"):
+        select_experts(r, 2, max_q=0.2)
 
 
 def stability_case() -> DetectionResult:
@@ -168,6 +172,129 @@ def test_min_stability_filter():
 def test_selection_rejects_bad_arguments(kwargs, message):
     with pytest.raises(MoeguardError, match=message):
         select_experts(stability_case(), **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ pair-level statistics
+def from_pairs(counts_a, tokens_a, counts_b, tokens_b, clusters=None, top_k=2, **extra) -> DetectionResult:
+    """A result from per-pair counts ``[P, L, E]`` and span lengths ``[P]`` given as nested lists."""
+    counts_a, counts_b = torch.tensor(counts_a), torch.tensor(counts_b)
+    return DetectionResult.from_pairs(
+        list(range(counts_a.shape[1])), counts_a.shape[2], top_k, counts_a, torch.tensor(tokens_a), counts_b,
+        torch.tensor(tokens_b), clusters=clusters, **extra,
+    )
+
+
+def test_token_and_pair_tests_disagree():
+    # expert 0: pair 0 has 1000 tokens per side, 900 vs 100 hits (rate .9 vs .1); pairs 1-9 have 10 tokens
+    #   per side and 5 vs 5 hits. Token test: 945/1090 vs 145/1090, z ~ 34 -> p ~ 1e-250. Pair test: one
+    #   difference .8 and nine 0s: every sign vector gives |T_s| = .8, so p = 1.
+    # expert 1: every pair 2/10 vs 1/10 (pair 0: 200/1000 vs 100/1000). Token test: 218 vs 109 of 1090,
+    #   z ~ 6.6; pair test: ten equal differences .1 -> p = 2 / 2^10, the smallest possible.
+    counts_a = [[[900, 200]]] + [[[5, 2]]] * 9
+    counts_b = [[[100, 100]]] + [[[5, 1]]] * 9
+    tokens = [1000] + [10] * 9
+    r = from_pairs(counts_a, tokens, counts_b, tokens)
+    assert r.p_values[0, 0] < 1e-200 and r.p_values[0, 1] < 1e-9
+    assert r.pair_p_values.tolist() == [[1.0, 2 / 1024]]
+    assert r.permutations_exact and r.effective_pairs == 10
+    assert r.pair_q_values.tolist() == [[1.0, 4 / 1024]]  # BH over 2 entries
+    assert select_experts(r, 2, max_q=0.05, test="token").activate == [(0, 0), (0, 1)]
+    assert select_experts(r, 2, max_q=0.05).activate == [(0, 1)]  # the pair test is the default
+
+
+def test_pair_p_values_by_hand_three_pairs():
+    # 10 tokens per pair and side. expert 0: rates A .3 .0 .1, B .0 .2 .0 -> d = .3, -.2, .1: T = .2, and
+    # the 8 sums of +-.3 +-.2 +-.1 (+-.6, +-.4, +-.2, 0, 0) reach |.2| 6 times: p = 6/8.
+    # expert 1: d = .5, .3, .1 -> only all-plus and all-minus reach .9: p = 2/8. BH: q = (.75, .5).
+    r = from_pairs([[[3, 5]], [[0, 3]], [[1, 1]]], [10, 10, 10], [[[0, 0]], [[2, 0]], [[0, 0]]], [10, 10, 10])
+    assert r.cluster_differences[:, 0, 0].tolist() == pytest.approx([0.3, -0.2, 0.1])
+    assert r.pair_p_values.tolist() == [[0.75, 0.25]]
+    assert r.pair_q_values.tolist() == [[0.75, 0.5]]
+    assert r.risk_diff[0].tolist() == pytest.approx([0.2 / 3, 0.3])  # pooled: 4/30 - 2/30, 9/30 - 0
+
+
+def duplicated(copies: int) -> DetectionResult:
+    """6 distinct pairs (expert 0: every A rate above its B rate), each present ``copies`` times in a row
+    of all six (pairs 0-5, 0-5, ...), with the clusters detection assigns to identical pairs."""
+    base_a = [[[k + 2, 5]] for k in range(6)]
+    base_b = [[[1, 5]] for _ in range(6)]
+    lengths = [10, 12, 14, 16, 18, 20]
+    return from_pairs(base_a * copies, lengths * copies, base_b * copies, lengths * copies,
+                      clusters=list(range(6)) * copies, bootstrap=40, seed=1)
+
+
+def test_duplicate_pairs_do_not_inflate_significance():
+    once, four = duplicated(1), duplicated(4)
+    assert four.pairs == 24 and four.effective_pairs == 6 and once.effective_pairs == 6
+    # one cluster per distinct pair: same differences, same exact p-value 2/2^6 as the six pairs alone
+    assert torch.equal(four.cluster_differences, once.cluster_differences)
+    assert four.pair_p_values[0, 0].item() == once.pair_p_values[0, 0].item() == 2 / 64
+    assert torch.equal(four.risk_diff, once.risk_diff)
+    # the cluster bootstrap gives every copy its cluster's weight: same CI and stability as the six alone
+    for a, b in zip(four.confidence_interval(), once.confidence_interval(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(four.stability(1, 0), once.stability(1, 0))
+    # the token test counts every copy: far smaller p-values from the same evidence
+    assert four.p_values[0, 0] < once.p_values[0, 0] / 100
+    # treating the copies as 24 independent pairs would claim p <= 1/(R+1) instead of 2/64
+    naive = from_pairs(four.pair_counts_a.tolist(), four.pair_tokens_a.tolist(), four.pair_counts_b.tolist(),
+                       four.pair_tokens_b.tolist(), permutations=999)
+    assert naive.effective_pairs == 24 and naive.pair_p_values[0, 0].item() == 1 / 1000
+
+
+def test_identical_pairs_collapse_the_interval_to_the_point_estimate():
+    # five copies of one pair: one cluster; a resample either drops it (no tokens: left out) or scales it
+    r = from_pairs([[[3, 1]]] * 5, [7] * 5, [[[1, 1]]] * 5, [4] * 5, clusters=[0] * 5, bootstrap=30, seed=2)
+    low, high = r.confidence_interval()
+    assert torch.equal(low, r.risk_diff) and torch.equal(high, r.risk_diff)
+    assert r.risk_diff[0].tolist() == pytest.approx([3 / 7 - 1 / 4, 1 / 7 - 1 / 4])
+    assert r.effective_pairs == 1 and r.pair_p_values.tolist() == [[1.0, 1.0]]  # one pair proves nothing
+
+
+def test_confidence_interval_is_the_percentile_of_the_resampled_differences():
+    # stability_case's resamples: e0 .4 .1 .4, e1 .2 .3 .2, e2 0 0 0, e3 -.2 -.2 0 (the 4th has no A tokens)
+    low, high = stability_case().confidence_interval()
+    assert low[0].tolist() == pytest.approx([0.115, 0.2, 0.0, -0.2])
+    assert high[0].tolist() == pytest.approx([0.4, 0.295, 0.0, -0.01])
+    assert result_from([[1]], [[0]], 2, 2).confidence_interval() is None  # no bootstrap, no interval
+
+
+def test_bootstrap_weights_are_shared_within_a_cluster():
+    r = duplicated(2)
+    weights = poisson_weights(1, list(range(6)) * 2, 40)
+    assert torch.equal(weights[:, :6], weights[:, 6:])
+    expected = torch.einsum("rp,ple->rle", weights, r.pair_counts_a.long())
+    assert torch.equal(r.boot_counts_a, expected)
+    assert torch.equal(r.boot_tokens_b, weights @ r.pair_tokens_b)
+
+
+def test_rows_carry_pair_statistics_and_interval():
+    r = duplicated(1)
+    rows = {(row["layer"], row["expert"]): row for row in r.rows()}
+    low, high = r.confidence_interval()
+    assert rows[(0, 0)]["pair_p_value"] == 2 / 64 and rows[(0, 0)]["pair_q_value"] == 2 * 2 / 64  # BH, m = 2
+    assert rows[(0, 1)]["pair_p_value"] == 1.0  # A and B rates equal in every pair
+    assert (rows[(0, 0)]["ci_low"], rows[(0, 0)]["ci_high"]) == (low[0, 0].item(), high[0, 0].item())
+    assert rows[(0, 0)]["ci_low"] <= rows[(0, 0)]["risk_diff"] <= rows[(0, 0)]["ci_high"]
+    pooled_only = result_from([[3]], [[1]], 5, 5).rows()[0]
+    assert pooled_only["pair_p_value"] is None and pooled_only["ci_low"] is None
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(tokens_a=[10, 0]), "pair 1 has no counted token on side A"),
+    (dict(clusters=[1, 1]), "first pair identical"),
+    (dict(counts_b=[[[1, 1]]]), "side B must be"),
+])
+def test_from_pairs_rejects_inconsistent_input(kwargs, message):
+    arguments = dict(counts_a=[[[1, 1]], [[2, 2]]], tokens_a=[10, 10], counts_b=[[[1, 1]], [[2, 2]]],
+                     tokens_b=[10, 10])
+    with pytest.raises(MoeguardError, match=message):
+        from_pairs(**{**arguments, **kwargs})
+
+
+def test_unknown_test_is_refused():
+    with pytest.raises(MoeguardError, match="test must be 'pair'"):
+        select_experts(duplicated(1), 1, max_q=0.5, test="tokens")
 
 
 # ------------------------------------------------------------------------------------------ bootstrap weights
@@ -229,7 +356,8 @@ def test_batch_size_and_streaming_do_not_change_results(olmoe):
     one = detect_experts(model, tokenizer, records, batch_size=1, bootstrap=30, seed=5)
     eight = detect_experts(model, tokenizer, iter(records), batch_size=8, bootstrap=30, seed=5)  # a stream
     again = detect_experts(model, tokenizer, records, batch_size=8, bootstrap=30, seed=5)
-    for name in ("counts_a", "counts_b", "boot_counts_a", "boot_counts_b", "boot_tokens_a", "boot_tokens_b"):
+    for name in ("counts_a", "counts_b", "boot_counts_a", "boot_counts_b", "boot_tokens_a", "boot_tokens_b",
+                 "pair_counts_a", "pair_counts_b", "pair_tokens_a", "pair_tokens_b", "clusters", "pair_p_values"):
         assert torch.equal(getattr(one, name), getattr(eight, name)), name
         assert torch.equal(getattr(eight, name), getattr(again, name)), name
     assert (one.tokens_a, one.tokens_b) == (eight.tokens_a, eight.tokens_b)
@@ -256,7 +384,7 @@ def test_bootstrap_accumulators_are_poisson_weighted_pair_sums(olmoe):
     assert torch.equal(result.boot_counts_a, expected)
 
 
-def test_memory_does_not_grow_with_pairs(olmoe):
+def test_memory_is_per_pair_counts_plus_fixed_accumulators(olmoe):
     model, tokenizer = olmoe
     small = detect_experts(model, tokenizer, pair_records(2), bootstrap=9)
     large = detect_experts(model, tokenizer, (r for r in pair_records(16)), bootstrap=9, max_pairs=12)
@@ -265,6 +393,55 @@ def test_memory_does_not_grow_with_pairs(olmoe):
     for name in tensors:
         assert getattr(small, name).shape == getattr(large, name).shape
     assert large.boot_counts_a.shape == (9, 3, 8)
+    # what grows: one int32 [L, E] count table and one length per pair and side (O(P·L·E))
+    assert large.pair_counts_a.shape == (12, 3, 8) and large.pair_counts_a.dtype == torch.int32
+    assert large.pair_tokens_b.shape == (12,) and large.clusters.shape == (12,)
+    assert torch.equal(large.pair_counts_a.long().sum(0), large.counts_a)
+    assert torch.equal(large.pair_tokens_b.sum(), torch.tensor(large.tokens_b))
+
+
+def test_identical_pairs_form_one_cluster_on_a_model(olmoe):
+    model, tokenizer = olmoe
+    records = pair_records(4)
+    with_copies = records + [dict(records[1]), records[3], records[1]]
+    # batch size 1: every conversation runs alone, so identical pairs get bit-identical routing
+    result = detect_experts(model, tokenizer, with_copies, batch_size=1, bootstrap=20, seed=3)
+    distinct = detect_experts(model, tokenizer, records, batch_size=1, bootstrap=20, seed=3)
+    assert result.clusters.tolist() == [0, 1, 2, 3, 1, 3, 1]
+    assert result.pairs == 7 and result.effective_pairs == 4 == distinct.effective_pairs
+    assert torch.equal(result.pair_counts_a[4], result.pair_counts_a[1])
+    assert torch.equal(result.cluster_differences, distinct.cluster_differences)
+    assert torch.equal(result.pair_p_values, distinct.pair_p_values)
+    assert result.permutations_exact
+    # the copies share their cluster's bootstrap weight
+    weights = poisson_weights(3, [0, 1, 2, 3, 1, 3, 1], 20)
+    assert torch.equal(result.boot_tokens_a, weights @ result.pair_tokens_a)
+
+
+def test_detection_from_a_capture_equals_detection_from_the_model(olmoe, tmp_path):
+    from moeguard.capture_run import capture_pairs
+    from moeguard.routing.trace import RoutingTrace
+
+    model, tokenizer = olmoe
+    records = pair_records(5) + [pair_records(5)[2]]
+    direct = detect_experts(model, tokenizer, records, batch_size=3, bootstrap=15, seed=2, permutations=50)
+    capture_pairs(model, tokenizer, records, tmp_path / "cap", batch_size=3, progress=False)
+    trace = RoutingTrace.load(tmp_path / "cap")
+    assert trace.labels["cluster"][trace.labels["side"] == 0].tolist() == [0, 1, 2, 3, 4, 2]
+    replay = detect_from_trace(trace, bootstrap=15, seed=2, permutations=50)
+    for name in ("counts_a", "counts_b", "boot_counts_a", "boot_counts_b", "boot_tokens_a", "boot_tokens_b",
+                 "pair_counts_a", "pair_counts_b", "pair_tokens_a", "pair_tokens_b", "clusters",
+                 "cluster_differences", "pair_p_values", "pair_q_values", "p_values", "q_values"):
+        assert torch.equal(getattr(direct, name), getattr(replay, name)), name
+    for a, b in zip(direct.confidence_interval(), replay.confidence_interval(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(direct.stability(2, 1), replay.stability(2, 1))
+    assert (direct.effective_pairs, direct.permutations, direct.data_sha256) == (
+        replay.effective_pairs, replay.permutations, replay.data_sha256)
+    assert direct.rows(direct.stability(2, 1)) == replay.rows(replay.stability(2, 1))
+    del trace.labels["cluster"]  # a capture from before pair clusters existed
+    with pytest.raises(MoeguardError, match="does not mark identical pairs"):
+        detect_from_trace(trace)
 
 
 def test_dense_first_layer_keeps_decoder_indices(load_tiny):

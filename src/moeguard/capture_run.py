@@ -21,6 +21,7 @@ from moeguard.artifacts import run_metadata, sha256_of, write_csv_atomic
 from moeguard.chat import Prompt, encode_prompts
 from moeguard.data import Pair
 from moeguard.pair_routing import route_pairs
+from moeguard.pair_stats import cluster_ids
 from moeguard.progress import progress_bar
 from moeguard.routing.recorder import RoutingRecorder
 from moeguard.routing.trace import TRACE_FILE, RoutingTrace, trace_with_sequences
@@ -96,12 +97,14 @@ def capture_pairs(
     total: int | None = None,
     extra_meta: dict | None = None,
 ) -> list[Path]:
-    """Record the target-span routing of both sides of every pair (labels ``pair`` and ``side``: 0 = A,
-    1 = B), as ``moeguard detect`` counts it; write ``routing.safetensors`` and ``counts.csv``."""
+    """Record the target-span routing of both sides of every pair (labels ``pair``, ``side``: 0 = A,
+    1 = B, and ``cluster``: index of the first identical pair), as ``moeguard detect`` counts it; write
+    ``routing.safetensors`` and ``counts.csv``."""
     output = Path(output)
     moe = inspect_moe(model)
     digest = hashlib.sha256()
     chunks = []
+    keys: list[str] = []
     with steer.apply(moe) if steer is not None else nullcontext(), \
             (progress_bar() if progress else nullcontext()) as bar:
         task = bar.add_task("capturing pair routing", total=total) if bar is not None else None
@@ -110,9 +113,13 @@ def capture_pairs(
             trace.labels = {"pair": torch.tensor(batch.pair_ids), "side": torch.full((len(batch.pair_ids),),
                                                                                     0 if batch.side == "a" else 1)}
             chunks.append(trace)
+            if batch.side == "a":
+                keys.extend(batch.keys)
             if bar is not None and batch.side == "b":
                 bar.advance(task, len(batch.pair_ids))
     trace = RoutingTrace.cat(chunks)
+    first = torch.tensor(cluster_ids(keys), dtype=torch.long)
+    trace.labels["cluster"] = first[trace.labels["pair"]]
     trace.meta = _base_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
                             data_sha256=digest.hexdigest(), **(extra_meta or {}))
     return _write(output, trace)

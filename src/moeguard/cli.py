@@ -97,6 +97,8 @@ PARAMETER_FLAGS = {
     "schedule": "--schedule",
     "max_steps": "--max-steps",
     "top_k": "--top-k",
+    "test": "--test",
+    "permutations": "--permutations",
 }
 
 

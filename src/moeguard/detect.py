@@ -2,14 +2,24 @@
 
 >>> result = detect_experts(model, tokenizer, pairs, batch_size=8, bootstrap=100, seed=0)
 >>> result.risk_diff                 # [moe_layers, experts]: rate_A - rate_B on target-span tokens
->>> result.q_values                  # Benjamini-Hochberg over all (layer, expert) two-proportion tests
->>> spec = select_experts(result, n_activate=5, n_deactivate=0)    # a SteeringSpec
+>>> result.pair_q_values             # Benjamini-Hochberg over sign-flip tests on per-pair differences
+>>> result.confidence_interval()     # (low, high): percentile cluster bootstrap of risk_diff
+>>> spec = select_experts(result, n_activate=5, n_deactivate=0, max_q=0.05)    # a SteeringSpec
 
-Streaming: the pairs are consumed batch by batch and only ``[layers, experts]`` counts plus
-``[resamples, layers, experts]`` bootstrap accumulators are kept, so memory does not grow with the
-number of pairs. The bootstrap is a Poisson bootstrap over pairs: pair ``i`` gets weight
-``w_b(i) ~ Poisson(1)`` in resample ``b`` from a generator seeded by ``(seed, i)``, so results are
-identical for every batch size. All counts are integers, so accumulation is exact.
+Statistics. The pair is the unit of replication (tokens of one answer are correlated), and identical pairs
+are one unit: pairs with the same canonical content form a *cluster* (:mod:`moeguard.pair_stats`), and
+``effective_pairs`` counts the clusters. Pair-level p-values (the default test) come from a sign-flip
+permutation test of the mean per-cluster rate difference ``d_c = rate_A,c - rate_B,c`` (exact for up to
+16 clusters, seeded Monte Carlo otherwise); the two-proportion z-test on token counts (``p_values``) is
+kept as the ``token`` test, optimistic because it treats tokens as independent. Confidence intervals of
+``risk_diff`` and selection stability use a Poisson bootstrap over clusters: cluster ``c`` gets weight
+``w_b(c) ~ Poisson(1)`` in resample ``b`` from a generator seeded by ``(seed, c)``, and every pair of the
+cluster carries it, so results are identical for every batch size (and, without duplicates, equal to a
+Poisson bootstrap over pairs).
+
+Memory. The pairs are consumed batch by batch; the result keeps per-pair counts ``[P, L, E]`` (int32) and
+span lengths ``[P]`` per side, so memory is O(P·L·E) integers (plus ``[resamples, L, E]`` bootstrap
+accumulators). All counts are integers, so accumulation is exact.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import math
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 
 import numpy as np
@@ -29,18 +40,29 @@ from moeguard.adapters import MoEModel, inspect_moe
 from moeguard.data import Pair
 from moeguard.errors import MoeguardError, parameter_error
 from moeguard.pair_routing import route_pairs
+from moeguard.pair_stats import cluster_ids, cluster_sums, percentile_interval, sign_flip_p_values
 from moeguard.progress import progress_bar
 from moeguard.routing.trace import RoutingTrace
 from moeguard.steer import SteeringSpec
 
 __all__ = [
+    "DEFAULT_PERMUTATIONS",
+    "TESTS",
     "DetectionResult",
     "benjamini_hochberg",
     "detect_experts",
+    "detect_from_trace",
     "poisson_weights",
     "select_experts",
     "two_proportion_p_values",
 ]
+
+#: The tests behind p/q-values: ``pair`` (sign-flip over distinct pairs, default) and ``token`` (z-test).
+TESTS = ("pair", "token")
+#: Monte Carlo sign vectors of the pair test when there are more than 16 distinct pairs.
+DEFAULT_PERMUTATIONS = 10_000
+#: Level of the bootstrap confidence intervals of risk_diff in ``experts.csv``.
+CI_LEVEL = 0.95
 
 
 # ---------------------------------------------------------------------------------------- statistics
@@ -142,10 +164,15 @@ def _top_positive(
 # ---------------------------------------------------------------------------------------- result
 @dataclass
 class DetectionResult:
-    """Counts of top-k hits on target-span tokens for sides A and B, plus bootstrap accumulators.
+    """Counts of top-k hits on target-span tokens for sides A and B, per pair and pooled, plus bootstrap
+    accumulators.
 
     Row ``p`` of every ``[L, E]`` tensor is decoder layer ``layers[p]``. ``boot_*`` hold the
-    Poisson-weighted counts of each resample (``None`` without bootstrap).
+    Poisson-weighted counts of each resample (``None`` without bootstrap). ``pair_counts_*`` ``[P, L, E]``
+    and ``pair_tokens_*`` ``[P]`` hold each pair's counts and span lengths, ``clusters[i]`` the index of the
+    first pair identical to pair ``i`` (``None`` in results built from pooled counts only: then only the
+    token test is available). Build results from per-pair counts with :meth:`from_pairs`.
+    Derived statistics are cached: do not modify the tensors of a result after reading them.
     """
 
     layers: list[int]
@@ -163,6 +190,69 @@ class DetectionResult:
     seed: int = 0
     model: str | None = None
     data_sha256: str | None = None
+    pair_counts_a: torch.Tensor | None = None
+    pair_counts_b: torch.Tensor | None = None
+    pair_tokens_a: torch.Tensor | None = None
+    pair_tokens_b: torch.Tensor | None = None
+    clusters: torch.Tensor | None = None
+    permutations: int = DEFAULT_PERMUTATIONS
+
+    @classmethod
+    def from_pairs(
+        cls,
+        layers: list[int],
+        num_experts: int,
+        top_k: int,
+        pair_counts_a: torch.Tensor,
+        pair_tokens_a: torch.Tensor,
+        pair_counts_b: torch.Tensor,
+        pair_tokens_b: torch.Tensor,
+        clusters: torch.Tensor | list[int] | None = None,
+        bootstrap: int = 0,
+        seed: int = 0,
+        permutations: int = DEFAULT_PERMUTATIONS,
+        model: str | None = None,
+        data_sha256: str | None = None,
+    ) -> DetectionResult:
+        """A result from per-pair counts ``[P, L, E]`` and span lengths ``[P]`` of both sides.
+
+        ``clusters`` (default: every pair its own) gives for each pair the index of the first identical
+        pair (see :func:`moeguard.pair_stats.cluster_ids`). Pooled counts are the sums over pairs; the
+        ``bootstrap`` Poisson resamples weight every pair with its cluster's weight.
+        """
+        shape = (len(layers), num_experts)
+        counts = {"a": torch.as_tensor(pair_counts_a), "b": torch.as_tensor(pair_counts_b)}
+        tokens = {"a": torch.as_tensor(pair_tokens_a).long(), "b": torch.as_tensor(pair_tokens_b).long()}
+        n_pairs = counts["a"].shape[0]
+        for side in "ab":
+            if tuple(counts[side].shape) != (n_pairs, *shape) or tuple(tokens[side].shape) != (n_pairs,):
+                raise MoeguardError(f"per-pair counts of side {side.upper()} must be [{n_pairs}, {shape[0]}, "
+                                    f"{shape[1]}] with [{n_pairs}] span lengths, got {list(counts[side].shape)} "
+                                    f"and {list(tokens[side].shape)}")
+            empty = (tokens[side] < 1).nonzero()
+            if empty.numel():
+                raise MoeguardError(f"pair {int(empty[0])} has no counted token on side {side.upper()}; "
+                                    "every pair needs a non-empty target span")
+        clusters = torch.arange(n_pairs) if clusters is None else torch.as_tensor(clusters, dtype=torch.long)
+        if tuple(clusters.shape) != (n_pairs,) or bool(
+            ((clusters < 0) | (clusters > torch.arange(n_pairs))).any()
+        ) or bool((clusters[clusters] != clusters).any()):
+            raise MoeguardError("pair clusters must name, for each pair, the first pair identical to it")
+        weights = poisson_weights(seed, clusters.tolist(), bootstrap)
+        boot: dict[str, torch.Tensor | None] = {}
+        for side in "ab":
+            flat = counts[side].reshape(n_pairs, -1).long()
+            boot[side] = (weights @ flat).view(bootstrap, *shape) if bootstrap else None
+            boot[side + "_tokens"] = weights @ tokens[side] if bootstrap else None
+        return cls(
+            layers=list(layers), num_experts=num_experts, top_k=top_k,
+            counts_a=counts["a"].long().sum(0), counts_b=counts["b"].long().sum(0),
+            tokens_a=int(tokens["a"].sum()), tokens_b=int(tokens["b"].sum()), pairs=n_pairs,
+            boot_counts_a=boot["a"], boot_counts_b=boot["b"], boot_tokens_a=boot["a_tokens"],
+            boot_tokens_b=boot["b_tokens"], seed=seed, model=model, data_sha256=data_sha256,
+            pair_counts_a=counts["a"].int(), pair_counts_b=counts["b"].int(), pair_tokens_a=tokens["a"],
+            pair_tokens_b=tokens["b"], clusters=clusters, permutations=permutations,
+        )
 
     # ------------------------------------------------------------------ scores
     @property
@@ -182,13 +272,78 @@ class DetectionResult:
 
     @property
     def p_values(self) -> torch.Tensor:
-        """``[L, E]`` two-sided pooled two-proportion z-test p-values."""
+        """``[L, E]`` token test: two-sided pooled two-proportion z-test p-values on token counts
+        (optimistic: tokens of one pair are not independent; see :attr:`pair_p_values`)."""
         return two_proportion_p_values(self.counts_a, self.tokens_a, self.counts_b, self.tokens_b)
 
     @property
     def q_values(self) -> torch.Tensor:
-        """``[L, E]`` Benjamini–Hochberg q-values over all (layer, expert)."""
+        """``[L, E]`` Benjamini–Hochberg q-values of the token test over all (layer, expert)."""
         return benjamini_hochberg(self.p_values)
+
+    # ------------------------------------------------------------------ pair-level statistics
+    @property
+    def has_pairs(self) -> bool:
+        """Whether the result holds per-pair counts (needed by the pair test)."""
+        return self.pair_counts_a is not None and self.clusters is not None
+
+    @property
+    def effective_pairs(self) -> int | None:
+        """Number of distinct pairs (clusters of identical pairs); ``None`` without per-pair counts."""
+        return int(torch.unique(self.clusters).numel()) if self.has_pairs else None
+
+    @cached_property
+    def cluster_differences(self) -> torch.Tensor | None:
+        """``[C, L, E]`` per-cluster rate differences ``d_c = x_A,c / n_A,c - x_B,c / n_B,c`` (clusters in
+        order of first occurrence; identical pairs are summed, which leaves one copy's rates)."""
+        if not self.has_pairs:
+            return None
+        sums = [cluster_sums(t, self.clusters) for t in (self.pair_counts_a, self.pair_tokens_a,
+                                                           self.pair_counts_b, self.pair_tokens_b)]
+        return _risk_diff(*sums)
+
+    @cached_property
+    def _sign_flip(self) -> tuple[torch.Tensor, bool] | None:
+        if self.cluster_differences is None:
+            return None
+        return sign_flip_p_values(self.cluster_differences, self.permutations, self.seed)
+
+    @property
+    def pair_p_values(self) -> torch.Tensor | None:
+        """``[L, E]`` pair test: two-sided sign-flip permutation p-values of the mean per-cluster rate
+        difference (see :func:`moeguard.pair_stats.sign_flip_p_values`); ``None`` without per-pair counts."""
+        return None if self._sign_flip is None else self._sign_flip[0]
+
+    @cached_property
+    def pair_q_values(self) -> torch.Tensor | None:
+        """``[L, E]`` Benjamini–Hochberg q-values of the pair test; ``None`` without per-pair counts."""
+        p = self.pair_p_values
+        return None if p is None else benjamini_hochberg(p)
+
+    @property
+    def permutations_exact(self) -> bool | None:
+        """Whether the pair test enumerated every sign vector (at most 16 distinct pairs)."""
+        return None if self._sign_flip is None else self._sign_flip[1]
+
+    def q_values_of(self, test: str = "pair") -> torch.Tensor:
+        """The q-values of ``test`` (``"pair"`` or ``"token"``)."""
+        check_test(test)
+        if test == "token":
+            return self.q_values
+        q = self.pair_q_values
+        if q is None:
+            raise parameter_error("test", "'pair' needs per-pair counts, which this result does not hold; "
+                                          "use the token test")
+        return q
+
+    def confidence_interval(self, level: float = CI_LEVEL) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(low, high)`` ``[L, E]`` percentile interval of risk_diff over the bootstrap resamples (a
+        Poisson cluster bootstrap; resamples without tokens on a side are left out). ``None`` without
+        bootstrap."""
+        if self.bootstrap == 0:
+            return None
+        boot = _risk_diff(self.boot_counts_a, self.boot_tokens_a, self.boot_counts_b, self.boot_tokens_b)
+        return percentile_interval(boot, level)
 
     @property
     def bootstrap(self) -> int:
@@ -206,8 +361,8 @@ class DetectionResult:
     ) -> torch.Tensor | None:
         """``[L, E]`` share of resamples in which the expert is selected (same rule as
         :func:`select_experts`, without the q/stability filters) in the role its full-data sign gives
-        it (activate if the signed risk difference is > 0, deactivate if < 0, either if 0).
-        ``None`` without bootstrap."""
+        it (activate if the signed risk difference is > 0, deactivate if < 0, either if 0). The
+        resamples are over distinct pairs (identical pairs share one weight). ``None`` without bootstrap."""
         if self.bootstrap == 0:
             return None
         top_k = self.top_k if top_k is None else top_k
@@ -223,9 +378,20 @@ class DetectionResult:
 
     # ------------------------------------------------------------------ tables and selection
     def rows(self, stability: torch.Tensor | None = None) -> list[dict]:
-        """One dict per (layer, expert) in ranking order with the ``experts.csv`` columns."""
+        """One dict per (layer, expert) in ranking order with the ``experts.csv`` columns.
+
+        ``p_value`` / ``q_value`` are the token test's, ``pair_p_value`` / ``pair_q_value`` the pair
+        test's (``None`` without per-pair counts), ``ci_low`` / ``ci_high`` the 95% bootstrap interval
+        of ``risk_diff`` (``None`` without bootstrap).
+        """
         rate_a, rate_b, diff = self.rate_a, self.rate_b, self.risk_diff
         p, q = self.p_values, self.q_values
+        pair_p, pair_q = self.pair_p_values, self.pair_q_values
+        interval = self.confidence_interval()
+
+        def value(tensor: torch.Tensor | None, row: int, expert: int) -> float | None:
+            return None if tensor is None else float(tensor[row, expert])
+
         position = {layer: i for i, layer in enumerate(self.layers)}
         out = []
         for layer, expert in self.ranking():
@@ -238,7 +404,11 @@ class DetectionResult:
                 "risk_diff": float(diff[row, expert]),
                 "p_value": float(p[row, expert]),
                 "q_value": float(q[row, expert]),
-                "stability": None if stability is None else float(stability[row, expert]),
+                "stability": value(stability, row, expert),
+                "pair_p_value": value(pair_p, row, expert),
+                "pair_q_value": value(pair_q, row, expert),
+                "ci_low": value(None if interval is None else interval[0], row, expert),
+                "ci_high": value(None if interval is None else interval[1], row, expert),
             })
         return out
 
@@ -247,14 +417,22 @@ class DetectionResult:
         return select_experts(self, n_activate, n_deactivate, **kwargs)
 
 
+def check_test(test: str) -> None:
+    """``test`` must be one of :data:`TESTS`."""
+    if test not in TESTS:
+        raise parameter_error("test", f"must be 'pair' (sign-flip test over pairs) or 'token', got {test!r}")
+
+
 def check_selection(
     n_activate: int,
     n_deactivate: int = 0,
     min_stability: float | None = None,
     max_q: float | None = None,
     bootstrap: int | None = None,
+    test: str = "pair",
 ) -> None:
     """Validate selection settings before any work (one-line errors naming the parameter)."""
+    check_test(test)
     if n_activate < 0:
         raise parameter_error("n_activate", f"must be non-negative, got {n_activate}")
     if n_deactivate < 0:
@@ -276,22 +454,24 @@ def select_experts(
     min_stability: float | None = None,
     max_q: float | None = None,
     top_k: int | None = None,
+    test: str = "pair",
 ) -> SteeringSpec:
     """SteerMoE selection (DESIGN §1.3) as a :class:`SteeringSpec` (model name recorded).
 
     The ``n_activate`` largest positive risk differences (at most ``top_k`` per layer, default the
     model's) are activated, the ``n_deactivate`` most negative ones deactivated (at most
     ``experts - top_k`` per layer, so every token keeps enough experts). ``reverse`` flips the signs
-    first. ``max_q`` / ``min_stability`` drop candidates with a larger q-value / smaller bootstrap
-    stability before picking; fewer experts than asked are returned when too few qualify.
+    first. ``max_q`` / ``min_stability`` drop candidates with a larger q-value (of ``test``: ``"pair"``
+    or ``"token"``) / smaller bootstrap stability before picking; fewer experts than asked are returned
+    when too few qualify.
     """
-    check_selection(n_activate, n_deactivate, min_stability, max_q, scores.bootstrap)
+    check_selection(n_activate, n_deactivate, min_stability, max_q, scores.bootstrap, test)
     top_k = scores.top_k if top_k is None else top_k
     if not 1 <= top_k <= scores.num_experts:
         raise parameter_error("top_k", f"must be between 1 and {scores.num_experts}, got {top_k}")
     allowed = torch.ones(len(scores.layers), scores.num_experts, dtype=torch.bool)
     if max_q is not None:
-        allowed &= scores.q_values <= max_q
+        allowed &= scores.q_values_of(test) <= max_q
     if min_stability is not None:
         stability = scores.stability(n_activate, n_deactivate, reverse=reverse, top_k=top_k)
         assert stability is not None  # bootstrap > 0 was checked
@@ -309,40 +489,25 @@ def select_experts(
 
 
 # ---------------------------------------------------------------------------------------- streaming run
-class _Accumulator:
-    """Running integer counts ``[L, E]`` per side and ``[R, L, E]`` Poisson-weighted counts."""
+class _PairCounts:
+    """Per-pair counts ``[b, L, E]`` (int32) and span lengths ``[b]`` per side, collected batch by batch."""
 
-    def __init__(self, layers: int, experts: int, resamples: int):
-        self.counts = {s: torch.zeros(layers, experts, dtype=torch.long) for s in "ab"}
-        self.tokens = {s: 0 for s in "ab"}
-        self.boot = {s: torch.zeros(resamples, layers, experts, dtype=torch.long) for s in "ab"}
-        self.boot_tokens = {s: torch.zeros(resamples, dtype=torch.long) for s in "ab"}
+    def __init__(self):
+        self.counts: dict[str, list[torch.Tensor]] = {"a": [], "b": []}
+        self.tokens: dict[str, list[torch.Tensor]] = {"a": [], "b": []}
 
-    def add(self, side: str, counts: torch.Tensor, tokens: torch.Tensor, weights: torch.Tensor) -> None:
-        """``counts`` [b, L, E] and ``tokens`` [b] of one batch; ``weights`` [R, b]."""
-        self.counts[side] += counts.sum(0)
-        self.tokens[side] += int(tokens.sum())
-        if weights.shape[0]:
-            self.boot[side] += (weights @ counts.flatten(1)).view_as(self.boot[side])
-            self.boot_tokens[side] += weights @ tokens
+    def add(self, side: str, counts: torch.Tensor, tokens: torch.Tensor) -> None:
+        self.counts[side].append(counts.int())
+        self.tokens[side].append(tokens.long())
 
-    def result(self, layers: list[int], num_experts: int, top_k: int, pairs: int, seed: int,
-               model: str | None, data_sha256: str | None) -> DetectionResult:
-        bootstrap = self.boot["a"].shape[0] > 0
-        return DetectionResult(
-            layers=list(layers), num_experts=num_experts, top_k=top_k,
-            counts_a=self.counts["a"], counts_b=self.counts["b"], tokens_a=self.tokens["a"],
-            tokens_b=self.tokens["b"], pairs=pairs,
-            boot_counts_a=self.boot["a"] if bootstrap else None,
-            boot_counts_b=self.boot["b"] if bootstrap else None,
-            boot_tokens_a=self.boot_tokens["a"] if bootstrap else None,
-            boot_tokens_b=self.boot_tokens["b"] if bootstrap else None,
-            seed=seed, model=model, data_sha256=data_sha256,
-        )
+    def tensors(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat(self.counts[side]), torch.cat(self.tokens[side])
 
 
-def check_run(batch_size: int, bootstrap: int, seed: int) -> None:
+def check_run(batch_size: int, bootstrap: int, seed: int, permutations: int = DEFAULT_PERMUTATIONS) -> None:
     """Validate detection settings before any work (one-line errors naming the parameter)."""
+    if permutations < 1:
+        raise parameter_error("permutations", f"must be at least 1, got {permutations}")
     if batch_size < 1:
         raise parameter_error("batch_size", f"must be at least 1, got {batch_size}")
     if bootstrap < 0:
@@ -362,6 +527,7 @@ def detect_experts(
     model_name: str | None = None,
     progress: bool = False,
     total: int | None = None,
+    permutations: int = DEFAULT_PERMUTATIONS,
 ) -> DetectionResult:
     """Score every (layer, expert) on paired conversations (SteerMoE) — streaming over ``pairs``.
 
@@ -369,15 +535,17 @@ def detect_experts(
         model: a loaded transformers MoE model (or its ``MoEModel``).
         tokenizer: its (fast) tokenizer; the chat template is applied when it has one.
         pairs: :class:`~moeguard.data.Pair` objects or dicts in the pair file format; any iterable,
-            consumed once, batch by batch.
+            consumed once, batch by batch (per-pair counts are kept: memory O(pairs · layers · experts)).
         batch_size: conversations per forward call and side (results do not depend on it).
-        bootstrap: Poisson-bootstrap resamples over pairs (0 disables stability).
-        seed: bootstrap seed; the weights of pair ``i`` depend only on ``(seed, i)``.
+        bootstrap: Poisson-bootstrap resamples over distinct pairs (0: no stability, no CIs).
+        seed: bootstrap and sign-flip seed; the weights of pair ``i`` depend only on ``(seed, c)`` where
+            ``c`` is the index of the first pair identical to it (``i`` itself without duplicates).
         max_pairs: stop after this many pairs.
         model_name: recorded in the result and the selected spec (default: the model's name_or_path).
         progress: show a rich progress bar on stderr (``total`` sets its length; default ``len(pairs)``).
+        permutations: Monte Carlo sign vectors of the pair test (used with more than 16 distinct pairs).
     """
-    check_run(batch_size, bootstrap, seed)
+    check_run(batch_size, bootstrap, seed, permutations)
     moe = model if isinstance(model, MoEModel) else inspect_moe(model)
     if model_name is None:
         model_name = getattr(getattr(moe.model, "config", None), "_name_or_path", None) or None
@@ -386,54 +554,63 @@ def detect_experts(
     if max_pairs is not None:
         pairs = islice(pairs, max_pairs)
         total = max_pairs if total is None else min(total, max_pairs)
-    accumulator = _Accumulator(len(moe.layers), moe.num_experts, bootstrap)
+    collected = _PairCounts()
+    keys: list[str] = []
     digest = hashlib.sha256()
-    seen = 0
     display = progress_bar() if progress else nullcontext()
     with display as bar:
         task = bar.add_task("scoring pairs", total=total) if bar is not None else None
         for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest):
-            accumulator.add(batch.side, batch.trace.sample_counts(), batch.trace.lengths,
-                            poisson_weights(seed, batch.pair_ids, bootstrap))
+            collected.add(batch.side, batch.trace.sample_counts(), batch.trace.lengths)
             if batch.side == "b":
-                seen = batch.pair_ids[-1] + 1
+                keys.extend(batch.keys)
                 if bar is not None:
                     bar.advance(task, len(batch.pair_ids))
-    if seen == 0:
+    if not keys:
         raise MoeguardError("no pairs to score; pass at least one pair with messages_a and messages_b")
-    return accumulator.result(moe.layers, moe.num_experts, moe.top_k, seen, seed, model_name, digest.hexdigest())
+    return DetectionResult.from_pairs(
+        moe.layers, moe.num_experts, moe.top_k, *collected.tensors("a"), *collected.tensors("b"),
+        clusters=cluster_ids(keys), bootstrap=bootstrap, seed=seed, permutations=permutations, model=model_name,
+        data_sha256=digest.hexdigest(),
+    )
 
 
 def detect_from_trace(
     trace: RoutingTrace, bootstrap: int = 100, seed: int = 0, model_name: str | None = None,
-    top_k: int | None = None,
+    top_k: int | None = None, permutations: int = DEFAULT_PERMUTATIONS,
 ) -> DetectionResult:
     """Detection from a capture of pairs (``moeguard capture --pairs``), without running the model.
 
-    The trace needs per-sample labels ``pair`` and ``side`` (0 = A, 1 = B); the result equals
-    :func:`detect_experts` on the same pairs and model (same counts, same bootstrap weights).
+    The trace needs per-sample labels ``pair``, ``side`` (0 = A, 1 = B) and ``cluster`` (index of the first
+    identical pair); the result equals :func:`detect_experts` on the same pairs and model (same per-pair
+    counts, clusters, bootstrap weights and sign vectors).
     """
-    check_run(1, bootstrap, seed)
+    check_run(1, bootstrap, seed, permutations)
     if "pair" not in trace.labels or "side" not in trace.labels:
         raise MoeguardError("this capture holds prompts, not pairs; capture with 'moeguard capture --pairs FILE'")
+    if "cluster" not in trace.labels:
+        raise MoeguardError("this capture does not mark identical pairs (made by an older moeguard); "
+                            "capture the pairs again with 'moeguard capture --pairs FILE'")
     counts = trace.sample_counts()
-    pair_of, side_of = trace.labels["pair"], trace.labels["side"]
+    pair_of, side_of, cluster_of = trace.labels["pair"], trace.labels["side"], trace.labels["cluster"]
     n_pairs = int(pair_of.max()) + 1 if trace.num_samples else 0
-    accumulator = _Accumulator(len(trace.layers), trace.num_experts, bootstrap)
+    if n_pairs == 0:
+        raise MoeguardError("the capture holds no pairs")
+    sides, clusters = {}, []
     for side_code, side in enumerate(("a", "b")):
         rows = (side_of == side_code).nonzero().squeeze(1)
         order = rows[torch.argsort(pair_of[rows], stable=True)]
         if pair_of[order].tolist() != list(range(n_pairs)):
             raise MoeguardError(f"the capture does not hold side {side.upper()} of every pair exactly once; "
                                 "capture the pairs again")
-        for start in range(0, n_pairs, 64):
-            chosen = order[start : start + 64]
-            accumulator.add(side, counts[chosen], trace.lengths[chosen],
-                            poisson_weights(seed, pair_of[chosen].tolist(), bootstrap))
-    if n_pairs == 0:
-        raise MoeguardError("the capture holds no pairs")
+        sides[side] = (counts[order], trace.lengths[order])
+        clusters.append(cluster_of[order])
+    if not torch.equal(clusters[0], clusters[1]):
+        raise MoeguardError("the capture's pair clusters differ between sides A and B; capture the pairs again")
     meta = trace.meta
     k = top_k if top_k is not None else int(meta.get("top_k", trace.top_k))
-    return accumulator.result(trace.layers, trace.num_experts, k, n_pairs, seed, model_name or meta.get("model"),
-                              meta.get("data_sha256"))
-
+    return DetectionResult.from_pairs(
+        trace.layers, trace.num_experts, k, *sides["a"], *sides["b"], clusters=clusters[0], bootstrap=bootstrap,
+        seed=seed, permutations=permutations, model=model_name or meta.get("model"),
+        data_sha256=meta.get("data_sha256"),
+    )

@@ -13,10 +13,12 @@ from typing import Any
 import torch
 
 from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic
-from moeguard.detect import DetectionResult, check_selection, select_experts
+from moeguard.detect import CI_LEVEL, DetectionResult, check_selection, select_experts
 from moeguard.steer import SteeringSpec
 
-EXPERTS_COLUMNS = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability"]
+#: ``p_value`` / ``q_value``: token test; ``pair_*``: pair (sign-flip) test; ``ci_*``: 95% bootstrap CI of risk_diff.
+EXPERTS_COLUMNS = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability",
+                   "pair_p_value", "pair_q_value", "ci_low", "ci_high"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,11 @@ class Selection:
     reverse: bool = False
     min_stability: float | None = None
     max_q: float | None = None
+    test: str = "pair"
 
     def check(self, bootstrap: int | None = None) -> None:
         """Validate before any work (one-line errors naming the parameter)."""
-        check_selection(self.n_activate, self.n_deactivate, self.min_stability, self.max_q, bootstrap)
+        check_selection(self.n_activate, self.n_deactivate, self.min_stability, self.max_q, bootstrap, self.test)
 
 
 @dataclass
@@ -47,7 +50,7 @@ class DetectionRun:
     def from_result(cls, result: DetectionResult, selection: Selection) -> DetectionRun:
         s = selection
         spec = select_experts(result, s.n_activate, s.n_deactivate, reverse=s.reverse,
-                              min_stability=s.min_stability, max_q=s.max_q)
+                              min_stability=s.min_stability, max_q=s.max_q, test=s.test)
         return cls(result, selection, spec, result.stability(s.n_activate, s.n_deactivate, reverse=s.reverse))
 
     @property
@@ -60,7 +63,7 @@ class DetectionRun:
     def rows(self) -> list[list[Any]]:
         """``experts.csv`` rows (every expert by |risk_diff|)."""
         return [
-            [row[c] if not (c == "stability" and row[c] is None) else "" for c in EXPERTS_COLUMNS]
+            ["" if row[c] is None else row[c] for c in EXPERTS_COLUMNS]
             for row in self.result.rows(self.stability)
         ]
 
@@ -84,6 +87,11 @@ class DetectionRun:
             tokens_b=result.tokens_b,
             seed=result.seed,
             bootstrap=result.bootstrap,
+            test=self.selection.test,
+            permutations=result.permutations,
+            permutations_exact=result.permutations_exact,
+            effective_pairs=result.effective_pairs,
+            ci_level=CI_LEVEL if result.bootstrap else None,
             layers=result.layers,
             num_experts=result.num_experts,
             top_k=result.top_k,

@@ -129,7 +129,7 @@ def run_experiment(
         for arm in behaviour.arms:
             s = arm.selection
             specs[arm.name] = detection.select(s.n_activate, s.n_deactivate, reverse=s.reverse,
-                                               min_stability=s.min_stability, max_q=s.max_q)
+                                               min_stability=s.min_stability, max_q=s.max_q, test=s.test)
         controls = [specs[behaviour.control_of].random_like(moe, seed) for seed in range(settings.control_seeds)]
         conditions: dict[str, SteeringSpec | None | list[SteeringSpec]] = {BASELINE: None, **specs, CONTROL: controls}
         if on_phase is not None:

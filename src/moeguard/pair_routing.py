@@ -27,11 +27,15 @@ SIDES = ("a", "b")
 
 @dataclass
 class PairBatch:
-    """The span routing of one side of a batch of pairs: ``pair_ids[i]`` is sample ``i`` of ``trace``."""
+    """The span routing of one side of a batch of pairs: ``pair_ids[i]`` is sample ``i`` of ``trace``.
+
+    ``keys[i]`` is the SHA-256 of pair ``pair_ids[i]``'s canonical JSON line: equal keys mean identical pairs.
+    """
 
     pair_ids: list[int]
     side: str
     trace: RoutingTrace
+    keys: list[str]
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -66,7 +70,8 @@ def route_pairs(
 ) -> Iterator[PairBatch]:
     """Span routing of every pair, side A then side B of each batch (see the module docstring).
 
-    ``digest`` is updated with every pair's canonical JSON line (the data identity of the run). The model is
+    ``digest`` is updated with every pair's canonical JSON line (the data identity of the run); each batch
+    carries the SHA-256 of every pair's line (``keys``) so that identical pairs can be recognised. The model is
     put in eval mode while the generator runs (dropout would make routing depend on chance).
     """
     pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
@@ -81,9 +86,11 @@ def route_pairs(
             for batch in batched(pairs, batch_size):
                 ids_of_batch = list(range(seen, seen + len(batch)))
                 checked = [pair_from_record(p, f"pair {i}") for i, p in zip(ids_of_batch, batch, strict=True)]
+                lines = [(pair_record_json(pair) + "\n").encode("utf-8") for pair in checked]
+                keys = [hashlib.sha256(line).hexdigest() for line in lines]
                 if digest is not None:
-                    for pair in checked:
-                        digest.update((pair_record_json(pair) + "\n").encode("utf-8"))
+                    for line in lines:
+                        digest.update(line)
                 for side in SIDES:
                     encoded = [encode_side(tokenizer, pair, side, i) for i, pair in zip(ids_of_batch, checked,
                                                                                           strict=True)]
@@ -94,7 +101,7 @@ def route_pairs(
                     trace.indices = trace.indices.cpu()
                     if trace.weights is not None:
                         trace.weights = trace.weights.cpu()
-                    yield PairBatch(ids_of_batch, side, trace)
+                    yield PairBatch(ids_of_batch, side, trace, keys)
                 seen += len(batch)
     finally:
         model.train(was_training)

@@ -77,22 +77,32 @@ def top_experts_table(
     spec: SteeringSpec | None = None,
     stability: torch.Tensor | None = None,
     n: int = 10,
+    test: str = "pair",
 ):
-    """A rich Table of the ``n`` experts with the largest |risk_diff| and their selection status."""
+    """A rich Table of the ``n`` experts with the largest |risk_diff|, their 95% bootstrap CI, the q-value
+    of ``test`` (``"pair"``, or ``"token"``; the pair test falls back to empty cells without per-pair
+    counts) and their selection status."""
     from rich.table import Table
 
     activated = set(spec.activate) if spec is not None else set()
     deactivated = set(spec.deactivate) if spec is not None else set()
     tokens = f"{result.tokens_a} A / {result.tokens_b} B tokens"
-    table = Table(title=f"top {n} experts by |risk difference| ({tokens})")
-    for column in ("layer", "expert", "rate A", "rate B", "diff", "q", "stab.", "steer"):
+    pairs = "" if result.effective_pairs is None else f", {result.effective_pairs} distinct pairs"
+    table = Table(title=f"top {n} experts by |risk difference| ({tokens}{pairs})")
+    q_column = "pair_q_value" if test == "pair" else "q_value"
+    for column in ("layer", "expert", "rate A", "rate B", "diff", "95% CI", f"q ({test})", "stab.", "steer"):
         table.add_column(column, justify="right" if column != "steer" else "left")
+
+    def number(value: float | None, style: str) -> str:
+        return "" if value is None else format(value, style)
+
     for row in result.rows(stability)[:n]:
         key = (row["layer"], row["expert"])
         selected = "on" if key in activated else "off" if key in deactivated else ""
+        interval = "" if row["ci_low"] is None else f"{row['ci_low']:+.2f}..{row['ci_high']:+.2f}"
         table.add_row(
             str(row["layer"]), str(row["expert"]), f"{row['rate_a']:.3f}", f"{row['rate_b']:.3f}",
-            f"{row['risk_diff']:+.3f}", f"{row['q_value']:.2g}",
-            "" if row["stability"] is None else f"{row['stability']:.2f}", selected,
+            f"{row['risk_diff']:+.3f}", interval, number(row[q_column], ".2g"),
+            number(row["stability"], ".2f"), selected,
         )
     return table

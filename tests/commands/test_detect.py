@@ -51,7 +51,8 @@ def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs
     for name in ("experts.csv", "spec.json", "heatmap.png", "meta.json"):
         assert str(out / name) in result.out
     rows = read_csv(out / "experts.csv")
-    columns = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability"]
+    columns = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability",
+               "pair_p_value", "pair_q_value", "ci_low", "ci_high"]
     assert list(rows[0]) == columns
     assert len(rows) == 3 * 8
     diffs = [abs(float(r["risk_diff"])) for r in rows]
@@ -61,12 +62,17 @@ def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs
     pairs = read_pairs(str(pairs_file))
     expected = detect_experts(model, tokenizer, pairs, batch_size=1, bootstrap=12, seed=4)
     stability = expected.stability(3, 2)
+    low, high = expected.confidence_interval()
     for row in rows:
         position, expert = expected.layers.index(int(row["layer"])), int(row["expert"])
         assert float(row["rate_a"]) == expected.rate_a[position, expert].item()
         assert float(row["risk_diff"]) == expected.risk_diff[position, expert].item()
         assert float(row["q_value"]) == expected.q_values[position, expert].item()
         assert float(row["stability"]) == stability[position, expert].item()
+        assert float(row["pair_p_value"]) == expected.pair_p_values[position, expert].item()
+        assert float(row["pair_q_value"]) == expected.pair_q_values[position, expert].item()
+        assert float(row["ci_low"]) == low[position, expert].item()
+        assert float(row["ci_high"]) == high[position, expert].item()
 
     spec = SteeringSpec.load(out / "spec.json")
     spec.validate(inspect_moe(model))
@@ -79,6 +85,8 @@ def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs
     meta = json.loads((out / "meta.json").read_text())
     assert meta["model"] == model_dir and meta["seed"] == 4 and meta["bootstrap"] == 12
     assert meta["pairs"] == 6 and meta["data_sha256"] == pairs_sha256(pairs)
+    assert meta["test"] == "pair" and meta["effective_pairs"] == 6 and meta["ci_level"] == 0.95
+    assert meta["permutations"] == 10_000 and meta["permutations_exact"] is True  # 6 distinct pairs: exact
     assert (meta["tokens_a"], meta["tokens_b"]) == (expected.tokens_a, expected.tokens_b)
     assert meta["moeguard_version"] and meta["selected"] == {"activate": len(spec.activate),
                                                              "deactivate": len(spec.deactivate)}
@@ -124,6 +132,27 @@ def test_reverse_and_filters(capsys, model_dir, pairs_file, tmp_path):
     assert "selected 0/2 to activate" in result.err
 
 
+def test_max_q_uses_the_chosen_test(capsys, model_dir, tmp_path):
+    # 6 distinct pairs, each written twice: the pair test counts 6 (smallest p 2/2^6, so no q-value
+    # reaches 0.01), the token test counts every token of all 12 and finds q-values far below 0.01
+    pairs = write(tmp_path / "twice.jsonl", "".join(json.dumps(r) + "\n" for r in pair_lines(6) * 2))
+    runs = {}
+    for test in ("pair", "token"):
+        out = tmp_path / test
+        result = run_cli(capsys, "detect", model_dir, "--pairs", pairs, "--output", out, "--activate", "2",
+                         "--max-q", "0.01", "--test", test, "--bootstrap", "5")
+        assert result.code == 0, result.err
+        runs[test] = (SteeringSpec.load(out / "spec.json"), json.loads((out / "meta.json").read_text()),
+                      read_csv(out / "experts.csv"))
+    (pair_spec, pair_meta, pair_rows), (token_spec, token_meta, token_rows) = runs["pair"], runs["token"]
+    assert pair_meta["pairs"] == 12 and pair_meta["effective_pairs"] == 6
+    assert (pair_meta["test"], token_meta["test"]) == ("pair", "token")
+    assert min(float(r["pair_q_value"]) for r in pair_rows) >= 2 / 64
+    assert min(float(r["q_value"]) for r in token_rows) < 0.01
+    assert pair_spec.activate == [] and len(token_spec.activate) == 2
+    assert pair_rows == token_rows  # the test only changes what --max-q filters, not the table
+
+
 def test_builtin_pairs(capsys, model_dir, tmp_path):
     out = tmp_path / "builtin"
     result = run_cli(capsys, "detect", model_dir, "--pairs", "builtin:digits-vs-words", "--max-pairs", "4",
@@ -150,6 +179,7 @@ BAD = [
     ("negative-activate", "--activate"),
     ("unknown-builtin", "built-in pair set"),
     ("missing-model", "model path"),
+    ("bad-test", "is not one of"),
 ]
 
 
@@ -182,6 +212,8 @@ def test_bad_input_exits_2_with_one_line(capsys, model_dir, tmp_path, case, frag
         pairs = "builtin:no-such-set"
     elif case == "missing-model":
         model = str(tmp_path / "no-model")
+    elif case == "bad-test":
+        extra = ["--test", "z"]
     result = run_cli(capsys, "detect", model, "--pairs", pairs, "--output", tmp_path / "out", *extra)
     assert result.code == 2
     assert fragment in error_line(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +19,22 @@ ACTIVATE_HELP = "Experts to activate: largest risk_diff > 0, at most top-k per l
 DEACTIVATE_HELP = "Experts to deactivate: most negative risk_diff."
 REVERSE_HELP = "Flip the signs first: steer towards side B (e.g. unsafe)."
 STABILITY_HELP = "Keep only experts selected in at least this share of bootstrap resamples."
-MAX_Q_HELP = "Keep only experts with a Benjamini-Hochberg q-value at most this."
-BOOTSTRAP_HELP = "Poisson-bootstrap resamples over pairs (0: no stability)."
+MAX_Q_HELP = "Keep only experts with a Benjamini-Hochberg q-value (of --test) at most this."
+BOOTSTRAP_HELP = "Poisson-bootstrap resamples over distinct pairs (0: no stability, no CIs)."
+TEST_HELP = (
+    "Test behind --max-q and the printed q: pair (sign-flip permutation test over distinct pairs) or "
+    "token (two-proportion z-test on token counts; optimistic, tokens of a pair are correlated)."
+)
+
+
+class Test(str, Enum):
+    """The test behind --max-q (see moeguard.detect.TESTS)."""
+
+    pair = "pair"
+    token = "token"
+
+
+PERMUTATIONS_HELP = "Random sign flips of the pair test when there are more than 16 distinct pairs (else exact)."
 
 
 def detect(
@@ -40,6 +55,8 @@ def detect(
         float | None, typer.Option("--min-stability", min=0.0, max=1.0, help=STABILITY_HELP)
     ] = None,
     max_q: Annotated[float | None, typer.Option("--max-q", min=0.0, max=1.0, help=MAX_Q_HELP)] = None,
+    test: Annotated[Test, typer.Option("--test", help=TEST_HELP)] = Test.pair,
+    permutations: Annotated[int, typer.Option("--permutations", min=1, help=PERMUTATIONS_HELP)] = 10_000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Conversations per forward.")] = 8,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help=BOOTSTRAP_HELP)] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap (and built-in pair set) seed.")] = 0,
@@ -51,8 +68,9 @@ def detect(
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
-    Writes experts.csv (all experts by |risk_diff|, with p/q-values and bootstrap stability),
-    spec.json (for 'moeguard generate --steer'), heatmap.png and meta.json into OUTPUT.
+    Writes experts.csv (all experts by |risk_diff|, with token- and pair-level p/q-values, a 95% bootstrap
+    CI of risk_diff and bootstrap stability), spec.json (for 'moeguard generate --steer'), heatmap.png and
+    meta.json into OUTPUT.
     """
     from rich.console import Console
 
@@ -66,9 +84,9 @@ def detect(
     if output is None:
         raise MoeguardError("missing option --output: the folder for the detection artifacts")
     check_output_folder(output)
-    selection = Selection(activate, deactivate, reverse, min_stability, max_q)
+    selection = Selection(activate, deactivate, reverse, min_stability, max_q, test.value)
     selection.check(bootstrap)
-    check_run(batch_size, bootstrap, seed)
+    check_run(batch_size, bootstrap, seed, permutations)
     if from_capture is not None:
         if pairs is not None:
             raise MoeguardError("--from-capture replays recorded pairs; drop --pairs (or drop --from-capture)")
@@ -78,7 +96,8 @@ def detect(
         source_model = trace.meta.get("model")
         if model is not None and source_model and model != source_model:
             raise MoeguardError(f"the capture was recorded on {source_model}, not {model}; pass the same model")
-        result = detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=model or source_model)
+        result = detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=model or source_model,
+                                   permutations=permutations)
         source = f"capture:{from_capture}"
         family = trace.meta.get("family")
     else:
@@ -91,7 +110,7 @@ def detect(
         loaded, tokenizer = load(model, trust_remote_code, device, dtype)
         moe = inspect_moe(loaded)
         result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
-                                model_name=model, progress=True)
+                                model_name=model, progress=True, permutations=permutations)
         source, family = pairs, moe.family
     run = DetectionRun.from_result(result, selection)
     if from_capture is None:
@@ -112,9 +131,10 @@ def detect(
         )
     if json:
         print_json({"files": [str(p) for p in written], "spec": run.spec.to_dict(), "pairs": result.pairs,
+                    "effective_pairs": result.effective_pairs, "test": test.value,
                     "top": run.result.rows(run.stability)[:10]})
         return
-    Console().print(top_experts_table(result, run.spec, run.stability))
+    Console().print(top_experts_table(result, run.spec, run.stability, test=test.value))
     for path in written:
         print(path)
 
