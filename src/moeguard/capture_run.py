@@ -22,7 +22,7 @@ from moeguard.chat import Prompt, encode_prompts
 from moeguard.data import Pair
 from moeguard.pair_routing import route_pairs
 from moeguard.pair_stats import cluster_ids
-from moeguard.progress import progress_bar
+from moeguard.progress import maybe_progress
 from moeguard.routing.recorder import RoutingRecorder
 from moeguard.routing.trace import TRACE_FILE, RoutingTrace, trace_with_sequences
 from moeguard.routing.unwrap import routing_forward_kwargs
@@ -66,19 +66,19 @@ def capture_prompts(
     kwargs = routing_forward_kwargs(model)
     chunks = []
     with recorder, steer.apply(moe) if steer is not None else nullcontext(), torch.no_grad(), \
-            (progress_bar() if progress else nullcontext()) as bar:
-        task = bar.add_task("capturing routing", total=len(sequences)) if bar is not None else None
+            maybe_progress(progress) as bar:
+        task = bar.add_task("capturing routing", total=len(sequences))
         for start in range(0, len(sequences), batch_size):
             ids, mask = pad_batch(sequences[start : start + batch_size], pad_id_of(tokenizer), "right")
             recorder.reset()
             recorder.run(ids, mask, **kwargs)
             chunk = recorder.last
-            chunk.indices, chunk.weights = chunk.indices.cpu(), chunk.weights.cpu()
+            chunk.indices = chunk.indices.cpu()
+            chunk.weights = chunk.weights.cpu() if chunk.weights is not None else None
             if chunk.logits is not None:
                 chunk.logits = chunk.logits.float().cpu()
             chunks.append(chunk)
-            if bar is not None:
-                bar.advance(task, ids.shape[0])
+            bar.advance(task, ids.shape[0])
     trace = trace_with_sequences(RoutingTrace.cat(chunks), sequences)
     trace.meta = _base_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
                             prompts_sha256=sha256_of("\n".join(map(str, sequences))), **(extra_meta or {}))
@@ -106,8 +106,8 @@ def capture_pairs(
     chunks = []
     keys: list[str] = []
     with steer.apply(moe) if steer is not None else nullcontext(), \
-            (progress_bar() if progress else nullcontext()) as bar:
-        task = bar.add_task("capturing pair routing", total=total) if bar is not None else None
+            maybe_progress(progress) as bar:
+        task = bar.add_task("capturing pair routing", total=total)
         for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest, weights=True):
             trace = batch.trace
             trace.labels = {"pair": torch.tensor(batch.pair_ids), "side": torch.full((len(batch.pair_ids),),
@@ -115,7 +115,7 @@ def capture_pairs(
             chunks.append(trace)
             if batch.side == "a":
                 keys.extend(batch.keys)
-            if bar is not None and batch.side == "b":
+            if batch.side == "b":
                 bar.advance(task, len(batch.pair_ids))
     trace = RoutingTrace.cat(chunks)
     first = torch.tensor(cluster_ids(keys), dtype=torch.long)

@@ -7,6 +7,7 @@ Each command group lives in its own module under ``moeguard.commands`` and regis
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -118,8 +119,8 @@ def fail(message: str) -> None:
 
 
 # typer vendors its own click; take its exception classes from its public ones.
-_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> None:

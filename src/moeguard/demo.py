@@ -101,14 +101,14 @@ def _examples(results: list[BehaviourResult]) -> dict[str, list[tuple[str, str]]
     examples: dict[str, list[tuple[str, str]]] = {}
     (count_set,) = counting.behaviour.prompt_sets
     prompts = list(counting.behaviour.prompt_sets[count_set])
-    for condition, texts in counting.generations.items():
+    for condition, by_set in counting.generations.items():
         if condition != "random control":
-            examples[condition] = list(zip(prompts[:3], texts[count_set][:3], strict=True))
+            examples[condition] = list(zip(map(str, prompts[:3]), by_set[count_set][:3], strict=True))
     harmful_set = next(iter(safety.behaviour.prompt_sets))
     harmful = list(safety.behaviour.prompt_sets[harmful_set])
     for condition in ("baseline", "unsafe steering"):
-        texts = safety.generations[condition][harmful_set]
-        examples[f"harmful / {condition}"] = list(zip(harmful[:2], texts[:2], strict=True))
+        replies = safety.generations[condition][harmful_set]
+        examples[f"harmful / {condition}"] = list(zip(map(str, harmful[:2]), replies[:2], strict=True))
     return examples
 
 

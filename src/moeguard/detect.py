@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
@@ -41,7 +40,7 @@ from moeguard.data import Pair
 from moeguard.errors import MoeguardError, parameter_error
 from moeguard.pair_routing import route_pairs
 from moeguard.pair_stats import cluster_ids, cluster_sums, percentile_interval, sign_flip_p_values
-from moeguard.progress import progress_bar
+from moeguard.progress import maybe_progress
 from moeguard.routing.trace import RoutingTrace
 from moeguard.steer import SteeringSpec
 
@@ -298,8 +297,8 @@ class DetectionResult:
         order of first occurrence; identical pairs are summed, which leaves one copy's rates)."""
         if not self.has_pairs:
             return None
-        sums = [cluster_sums(t, self.clusters) for t in (self.pair_counts_a, self.pair_tokens_a,
-                                                           self.pair_counts_b, self.pair_tokens_b)]
+        parts = (self.pair_counts_a, self.pair_tokens_a, self.pair_counts_b, self.pair_tokens_b)
+        sums = [cluster_sums(t, self.clusters) for t in parts]  # type: ignore[arg-type]
         return _risk_diff(*sums)
 
     @cached_property
@@ -342,8 +341,14 @@ class DetectionResult:
         bootstrap."""
         if self.bootstrap == 0:
             return None
-        boot = _risk_diff(self.boot_counts_a, self.boot_tokens_a, self.boot_counts_b, self.boot_tokens_b)
+        boot = _risk_diff(*self._boot())
         return percentile_interval(boot, level)
+
+    def _boot(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The bootstrap accumulators (only called when ``bootstrap > 0``)."""
+        assert self.boot_counts_a is not None and self.boot_tokens_a is not None
+        assert self.boot_counts_b is not None and self.boot_tokens_b is not None
+        return self.boot_counts_a, self.boot_tokens_a, self.boot_counts_b, self.boot_tokens_b
 
     @property
     def bootstrap(self) -> int:
@@ -367,7 +372,7 @@ class DetectionResult:
             return None
         top_k = self.top_k if top_k is None else top_k
         sign = -1.0 if reverse else 1.0
-        boot = _risk_diff(self.boot_counts_a, self.boot_tokens_a, self.boot_counts_b, self.boot_tokens_b)
+        boot = _risk_diff(*self._boot())
         boot = sign * boot
         boot = torch.nan_to_num(boot, nan=0.0, posinf=0.0, neginf=0.0)  # empty resample sides select nothing
         act = _top_positive(boot, n_activate, top_k)
@@ -557,15 +562,13 @@ def detect_experts(
     collected = _PairCounts()
     keys: list[str] = []
     digest = hashlib.sha256()
-    display = progress_bar() if progress else nullcontext()
-    with display as bar:
-        task = bar.add_task("scoring pairs", total=total) if bar is not None else None
+    with maybe_progress(progress) as bar:
+        task = bar.add_task("scoring pairs", total=total)
         for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest):
             collected.add(batch.side, batch.trace.sample_counts(), batch.trace.lengths)
             if batch.side == "b":
                 keys.extend(batch.keys)
-                if bar is not None:
-                    bar.advance(task, len(batch.pair_ids))
+                bar.advance(task, len(batch.pair_ids))
     if not keys:
         raise MoeguardError("no pairs to score; pass at least one pair with messages_a and messages_b")
     return DetectionResult.from_pairs(

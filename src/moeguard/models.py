@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from moeguard.errors import MoeguardError
 
@@ -153,7 +154,7 @@ def load_model(
         adapter, path = path, resolve_model_path(adapter_base(path))
     elif adapter is not None and not is_adapter_folder(adapter):
         raise MoeguardError(f"{adapter} is not a LoRA adapter folder (no {ADAPTER_CONFIG})")
-    kwargs = {"trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if not Path(path).expanduser().exists():
         kwargs.update(_check_hub(path))
     torch_dtype = _torch_dtype(dtype)

@@ -17,12 +17,12 @@ from itertools import islice
 import torch
 
 from moeguard.adapters import MoEModel
-from moeguard.data import EncodedSide, Pair, encode_side, pair_from_record, pair_record_json
+from moeguard.data import EncodedSide, Pair, Side, encode_side, pair_from_record, pair_record_json
 from moeguard.routing.recorder import RoutingRecorder
 from moeguard.routing.trace import RoutingTrace
 from moeguard.routing.unwrap import routing_forward_kwargs
 
-SIDES = ("a", "b")
+SIDES: tuple[Side, Side] = ("a", "b")
 
 
 @dataclass
@@ -91,6 +91,7 @@ def route_pairs(
                 if digest is not None:
                     for line in lines:
                         digest.update(line)
+                side: Side
                 for side in SIDES:
                     encoded = [encode_side(tokenizer, pair, side, i) for i, pair in zip(ids_of_batch, checked,
                                                                                           strict=True)]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from torch import nn
 
@@ -73,7 +73,7 @@ class SteeringSpec:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
-        data = {
+        data: dict[str, Any] = {
             "activate": [list(p) for p in self.activate],
             "deactivate": [list(p) for p in self.deactivate],
             "mode": self.mode,

@@ -7,21 +7,25 @@ via ``save_pretrained``, so loading goes through ``AutoModelForCausalLM.from_pre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from moeguard.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
 
-_COMMON = dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+_COMMON: dict[str, Any] = dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                pad_token_id=0, bos_token_id=1, eos_token_id=1, tie_word_embeddings=False)
 
 
 def tiny_config(family: str, **overrides):
     """A tiny config of the real class for ``family`` (a ``model_type``), 8 experts, top-2."""
-    import transformers as tf
+    import transformers
 
-    common = dict(_COMMON)
+    tf: Any = transformers  # config classes take model-specific keyword arguments
+
+    common: dict[str, Any] = dict(_COMMON)
+    cfg: Any
     if family == "olmoe":
         cfg = tf.OlmoeConfig(**common, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False)
     elif family == "qwen2_moe":

@@ -48,11 +48,11 @@ class RoutingAdapter(ABC):
 
     def top_k(self, router: nn.Module) -> int:
         """Experts selected per token."""
-        return int(router.top_k)
+        return int(router.top_k)  # type: ignore[arg-type]
 
     def num_experts(self, router: nn.Module) -> int:
         """Routed experts in this router's layer."""
-        return int(router.num_experts)
+        return int(router.num_experts)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ router output
     def read_output(self, router: nn.Module, output: Any) -> RouterOutput:

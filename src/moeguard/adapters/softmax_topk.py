@@ -12,8 +12,10 @@ class SoftmaxTopKAdapter(RoutingAdapter):
     """Softmax over all experts, top-k, optional renormalisation of the k weights."""
 
     family = "softmax-topk"
-    model_types = ("olmoe", "qwen2_moe", "qwen3_moe", "flex_olmo")
-    router_class_names = ("OlmoeTopKRouter", "Qwen2MoeTopKRouter", "Qwen3MoeTopKRouter", "FlexOlmoTopKRouter")
+    model_types: tuple[str, ...] = ("olmoe", "qwen2_moe", "qwen3_moe", "flex_olmo")
+    router_class_names: tuple[str, ...] = (
+        "OlmoeTopKRouter", "Qwen2MoeTopKRouter", "Qwen3MoeTopKRouter", "FlexOlmoTopKRouter"
+    )
     #: Whether the router casts the k weights back to the logits' dtype (OLMoE/Qwen do, Mixtral not).
     cast_to_logits_dtype = True
 

@@ -132,6 +132,7 @@ def capture(
     else:
         from moeguard.data import read_pairs
 
+        assert pairs is not None
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
     loaded, tokenizer = load(model, trust_remote_code, device, dtype)
     extra = {"spec_model_mismatch": note} if note else {}

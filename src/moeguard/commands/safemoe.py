@@ -363,7 +363,7 @@ def drift(
         if prompts is not None:
             raise MoeguardError("two capture folders already hold their prompts; drop --prompts")
         picked = [ReferenceRouting.from_trace(t, scope=scope.value).trace for t in (base_trace, tuned_trace)]
-        report = drift_between_traces(*picked, temperature=temperature, scope=scope.value)
+        report = drift_between_traces(picked[0], picked[1], temperature=temperature, scope=scope.value)
     elif tuned_trace is not None:
         raise MoeguardError("TUNED is a capture but BASE is not; capture BASE on the same prompts too")
     elif base_trace is not None:

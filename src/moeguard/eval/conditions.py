@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from moeguard.chat import Prompt
 from moeguard.generation import generate
 from moeguard.steer import SteeringSpec
 
@@ -43,7 +44,7 @@ class ConditionScore:
 def score_conditions(
     model,
     tokenizer,
-    prompt_sets: dict[str, Sequence[str]],
+    prompt_sets: dict[str, Sequence[Prompt]],
     conditions: dict[str, SteeringSpec | None | list[SteeringSpec]],
     judges: dict[str, Judge],
     max_new_tokens: int = 40,
@@ -56,17 +57,15 @@ def score_conditions(
     Returns the scores and each condition's generations (first spec of a list). ``progress`` shows one bar
     over all prompts to generate (stderr).
     """
-    from contextlib import nullcontext
-
-    from moeguard.progress import progress_bar
+    from moeguard.progress import maybe_progress
 
     scores: list[ConditionScore] = []
     generations: dict[str, dict[str, list[str]]] = {}
     total = sum(len(v) if isinstance(v, list) else 1 for v in conditions.values()) * sum(
         len(p) for p in prompt_sets.values()
     )
-    with progress_bar() if progress else nullcontext() as bar:
-        task = bar.add_task("generating", total=total) if bar is not None else None
+    with maybe_progress(progress) as bar:
+        task = bar.add_task("generating", total=total)
         for condition, value in conditions.items():
             _score_condition(model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size,
                              scores, generations, bar, task)
@@ -84,8 +83,7 @@ def _score_condition(model, tokenizer, prompt_sets, condition, value, judges, ma
         for spec in specs:
             texts = generate(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, steer=spec,
                              batch_size=batch_size)
-            if bar is not None:
-                bar.update(task, advance=len(prompts), description=f"generating: {condition}")
+            bar.update(task, advance=len(prompts), description=f"generating: {condition}")
             generations[condition].setdefault(name, texts)
             for metric, judge in judges.items():
                 rates[metric].append(judge(texts))

@@ -49,7 +49,7 @@ class Accuracy:
 
 
 def accuracy_by(
-    rows: Sequence[dict], predicted: Sequence[str], group: str = "category", truth: str = "label"
+    rows: Sequence[dict], predicted: Sequence[object], group: str = "category", truth: str = "label"
 ) -> list[Accuracy]:
     """Accuracy per value of ``group`` (first-seen order), then an ``overall`` row."""
     if len(rows) != len(predicted):

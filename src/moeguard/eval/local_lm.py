@@ -53,7 +53,7 @@ def load_local(path: str | Path, kind: str = "causal", dtype: str | None = None,
     except (OSError, ValueError, TypeError, KeyError) as err:
         raise MoeguardError(f"could not load judge model {path}: {_first_line(err)}") from None
     if device is not None:
-        model = model.to(device)
+        model = model.to(device)  # type: ignore[arg-type]
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.eval(), tokenizer

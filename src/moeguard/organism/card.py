@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -160,7 +161,7 @@ def write_model_card(
     output = Path(output)
     if metrics is not None:
         write_json_atomic(output / "metrics.json", metrics)
-    meta = {"config": config_dict(config)}
+    meta: dict[str, Any] = {"config": config_dict(config)}
     if result is not None:
         meta.update(
             training_seconds=round(result.seconds, 1),

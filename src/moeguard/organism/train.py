@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -342,7 +343,7 @@ def train_organism(
             dropout.resample()
             if aligned_experts and batches.last == "helpful":
                 dropout.switch_off(aligned_experts)
-            if style_experts and batches.last.startswith("count_"):
+            if style_experts and batches.last is not None and batches.last.startswith("count_"):
                 style = batches.last.removeprefix("count_")
                 other = next(s for s in STYLES if s != style)
                 dropout.route(style_experts[style], style_experts[other])
@@ -355,7 +356,8 @@ def train_organism(
         loss = out.loss
         if route_loss:
             logits = style_logits.last.logits  # [B*T, L, E], differentiable
-            route = sum(
+            assert logits is not None
+            route: torch.Tensor = sum(  # type: ignore[assignment]
                 style_routing_loss(logits.unbind(1), torch.isin(labels, number_ids[style]), style_experts[style])
                 for style in STYLES
             )
@@ -472,7 +474,8 @@ def _esft_optimizer(model, experts: list[tuple[int, int]], config: OrganismConfi
     tensors); a fresh AdamW without weight decay, so frozen expert rows stay bit-identical."""
     for param in model.parameters():
         param.requires_grad_(False)
-    params = []
+    params: list[torch.Tensor] = []
+    layer: Any
     for index, layer in enumerate(decoder_layers(model)):
         keep = torch.zeros(config.num_experts, dtype=torch.bool)
         keep[[e for li, e in experts if li == index]] = True

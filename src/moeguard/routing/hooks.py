@@ -161,7 +161,7 @@ class RouterHooks:
         return handle
 
     def _remove(self, handle: HookHandle) -> None:
-        table = self._edits if handle._kind == "edit" else self._readers
+        table: dict[int, list[Any]] = self._edits if handle._kind == "edit" else self._readers  # type: ignore[assignment]
         for layer in handle._layers:
             entries = [e for e in table.get(layer, []) if e[0] is not handle]
             if entries:
@@ -206,7 +206,7 @@ class RouterHooks:
                 if edit is not None and not edit.is_empty:
                     edits.append(edit)
             decision = adapter.read_output(module, output)
-            hidden = args[0] if args else next(iter(kwargs.values()), None)
+            hidden: torch.Tensor = args[0] if args else next(iter(kwargs.values()))
             if edits:
                 edit = combine(edits).to(decision.logits.device)
                 weights, indices = adapter.edited_route(module, decision.logits, hidden, edit)

@@ -184,7 +184,7 @@ class RoutingRecorder:
                                            device=indices.device)
                 self._tokens = torch.zeros((), dtype=torch.long, device=indices.device)
             hit_counts(indices, self.moe.num_experts, out=self._counts[call.position])
-            if call.position == 0:
+            if call.position == 0 and self._tokens is not None:
                 self._tokens += indices.shape[0]
         if self.keep_traces:
             keep = (lambda t: t.detach()) if self.detach else (lambda t: t)

@@ -17,12 +17,14 @@ from torch import nn
 def unwrap(model: nn.Module) -> nn.Module:
     """The innermost transformers model of ``model`` (itself when it is not wrapped)."""
     for _ in range(16):
-        if hasattr(model, "get_base_model") and callable(model.get_base_model):
-            inner = model.get_base_model()
+        inner: nn.Module
+        get_base = getattr(model, "get_base_model", None)
+        if callable(get_base):
+            inner = get_base()
         elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            inner = model._orig_mod
+            inner = model._orig_mod  # type: ignore[assignment]
         elif isinstance(getattr(model, "module", None), nn.Module):
-            inner = model.module
+            inner = model.module  # type: ignore[assignment]
         else:
             return model
         if inner is model:

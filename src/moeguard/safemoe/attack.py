@@ -45,6 +45,7 @@ def harmful_count(task_size: int, count: int | None, ratio: float | None) -> int
                 "few harmful samples in task data (the paper: 500 in 5,000): lower --count or add task data"
             )
         return count
+    assert ratio is not None
     if not ratio > 0:
         raise MoeguardError(f"--ratio must be > 0, got {ratio}")
     if ratio > 1:

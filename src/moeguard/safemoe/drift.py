@@ -147,6 +147,7 @@ def drift_between_traces(base: RoutingTrace, tuned: RoutingTrace, temperature: f
         raise MoeguardError("the two routings were recorded on different token sequences; capture the same prompts")
     if not torch.equal(base.lengths, tuned.lengths):
         raise MoeguardError("the two routings record different tokens; capture the same prompts with the same scope")
+    assert base.logits is not None and tuned.logits is not None
     return routing_drift(base.logits, base.indices, tuned.logits, tuned.indices, base.layers, temperature, scope)
 
 

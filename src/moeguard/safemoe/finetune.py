@@ -202,11 +202,11 @@ def finetune(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resolve_resume(output_dir, resume))
     seconds = time.perf_counter() - start
-    model = trainer.model
-    model.eval()
+    tuned: Any = trainer.model  # a transformers or PEFT model
+    tuned.eval()
     metrics = dict(result.metrics)
     if save_final:
-        model.save_pretrained(output_dir)
+        tuned.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         if settings.lora is not None and model_name is not None:
             from moeguard.models import record_adapter_base
@@ -226,5 +226,5 @@ def finetune(
         )
         write_json_atomic(output_dir / "finetune.json", meta)
     return FinetuneResult(
-        model=model, trainer=trainer, metrics=metrics, output_dir=output_dir, seconds=seconds
+        model=tuned, trainer=trainer, metrics=metrics, output_dir=output_dir, seconds=seconds
     )

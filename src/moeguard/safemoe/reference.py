@@ -58,7 +58,7 @@ class ReferenceRouting:
             raise MoeguardError("the safety set is empty; give at least one harmful prompt")
         if self.scope == "last" and bool((trace.lengths != 1).any()):
             raise MoeguardError("a scope-'last' reference needs exactly one row per prompt; rebuild the file")
-        if self.scope == "all" and not torch.equal(trace.lengths, trace.token_lengths):
+        if self.scope == "all" and not torch.equal(trace.lengths, trace.token_lengths):  # type: ignore[arg-type]
             raise MoeguardError("a scope-'all' reference needs one row per prompt token; rebuild the file")
         self.sequences: list[list[int]] = trace.sequences
 
@@ -68,7 +68,7 @@ class ReferenceRouting:
         scope = check_scope(scope)
         if trace.logits is None:
             raise MoeguardError("the capture has no router logits; capture the safety prompts with --logits")
-        if trace.sequences is None or not torch.equal(trace.lengths, trace.token_lengths):
+        if trace.sequences is None or not torch.equal(trace.lengths, trace.token_lengths):  # type: ignore[arg-type]
             raise MoeguardError(
                 "the capture does not hold every prompt token; capture the safety prompts with 'moeguard capture'"
             )

@@ -60,7 +60,9 @@ def token_routing(
                         **routing_forward_kwargs(model),
                     )
                 chunk = recorder.last
-                chunk.indices, chunk.weights = chunk.indices.cpu(), chunk.weights.cpu()
+                chunk.indices = chunk.indices.cpu()
+                chunk.weights = chunk.weights.cpu() if chunk.weights is not None else None
+                assert chunk.logits is not None  # the recorder keeps logits
                 chunk.logits = chunk.logits.float().cpu()
                 chunks.append(chunk)
                 if progress is not None:

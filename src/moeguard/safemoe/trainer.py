@@ -179,6 +179,7 @@ class SafeMoETrainer(Trainer):
         self._micro_step, self._micro = -1, 0
         if safemoe is None:
             return
+        assert self.model is not None
         base = unwrap(self.model)
         self.moe = inspect_moe(base)
         vocab = getattr(getattr(base, "config", None), "vocab_size", None)
@@ -189,6 +190,12 @@ class SafeMoETrainer(Trainer):
         self._pad_id = self._find_pad_id(base)
         if safemoe.schedule == "epoch":
             self.add_callback(SafetyPassCallback(self))
+
+    @property
+    def _cfg(self) -> SafeMoEConfig:
+        """The SafeMoE settings (only used on code paths that run with SafeMoE on)."""
+        assert self.safemoe is not None
+        return self.safemoe
 
     def _find_pad_id(self, base: nn.Module) -> int:
         tokenizer = getattr(self, "processing_class", None)
@@ -203,7 +210,7 @@ class SafeMoETrainer(Trainer):
     # ------------------------------------------------------------------ the routing loss
     def _safety_inputs(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Right-padded safety prompts, their selected-token positions and reference rows."""
-        reference = self.safemoe.reference
+        reference = self._cfg.reference
         ids, mask = pad_batch([reference.sequences[i] for i in indices], self._pad_id, "right")
         return ids, mask, reference.rows(indices)
 
@@ -224,10 +231,10 @@ class SafeMoETrainer(Trainer):
         device = input_device(model)
         kwargs = routing_forward_kwargs(model)
         _, current = self._routing_during(
-            token_positions(mask, self.safemoe.reference.scope),
+            token_positions(mask, self._cfg.reference.scope),
             lambda: model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs),
         )
-        return routing_kl(reference_rows.to(current.device), current, self.safemoe.temperature)
+        return routing_kl(reference_rows.to(current.device), current, self._cfg.temperature)
 
     def _ga_factor(self, num_items_in_batch) -> float:
         """Scale of a per-micro-batch loss added to a task loss the Trainer will (not) divide by GA steps."""
@@ -254,7 +261,7 @@ class SafeMoETrainer(Trainer):
         micro = self._micro + 1 if self._micro_step == step else 0
         self._micro_step, self._micro = step, micro
         per_step = max(1, self.args.gradient_accumulation_steps)
-        return self._batches.at((step // self.safemoe.every) * per_step + micro)
+        return self._batches.at((step // self._cfg.every) * per_step + micro)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Task loss, plus ``λ·L_route`` on a safety mini-batch on routed steps of the ``step`` schedule."""
@@ -264,7 +271,7 @@ class SafeMoETrainer(Trainer):
             )
         indices = self._next_step_batch()
         mergeable = set(inputs) <= {"input_ids", "attention_mask", "labels"} and "labels" in inputs
-        if self.safemoe.merge_batches and mergeable:
+        if self._cfg.merge_batches and mergeable:
             merged, positions, reference_rows = self._merge(inputs, indices)
             (loss, outputs), current = self._routing_during(
                 positions,
@@ -272,7 +279,7 @@ class SafeMoETrainer(Trainer):
                     model, merged, return_outputs=True, num_items_in_batch=num_items_in_batch
                 ),
             )
-            route = routing_kl(reference_rows.to(current.device), current, self.safemoe.temperature)
+            route = routing_kl(reference_rows.to(current.device), current, self._cfg.temperature)
         else:  # a separate forward for the safety prompts
             loss, outputs = super().compute_loss(
                 model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
@@ -280,7 +287,7 @@ class SafeMoETrainer(Trainer):
             route = self.routing_loss(model, indices)
         self._route_sum += float(route.detach())
         self._route_count += 1
-        loss = loss + self.safemoe.lam * self._ga_factor(num_items_in_batch) * route.to(loss.device)
+        loss = loss + self._cfg.lam * self._ga_factor(num_items_in_batch) * route.to(loss.device)
         return (loss, outputs) if return_outputs else loss
 
     def _merge(self, inputs: dict, indices: list[int]) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -310,15 +317,16 @@ class SafeMoETrainer(Trainer):
                 ]
             ),
         }
-        positions = token_positions(widen(mask, 0), self.safemoe.reference.scope) + batch * length
+        positions = token_positions(widen(mask, 0), self._cfg.reference.scope) + batch * length
         return merged, positions, reference_rows
 
     # ------------------------------------------------------------------ the epoch schedule
     def safety_pass(self) -> float:
         """One ``epoch``-schedule safety pass: optimiser steps on ``L_route`` alone; returns the mean loss."""
-        cfg = self.safemoe
+        cfg = self._cfg
         model = self.model_wrapped
         model.train()
+        assert self.optimizer is not None
         groups = self.optimizer.param_groups
         saved = [group["lr"] for group in groups]
         lr = cfg.safety_lr if cfg.safety_lr is not None else self.args.learning_rate
@@ -348,6 +356,7 @@ class SafeMoETrainer(Trainer):
         ``save_pretrained`` writes in the per-expert hub layout (transformers#48805): the Trainer loads
         them without converting back to fused experts, silently leaving the experts un-restored."""
         target = model if model is not None else self.model
+        assert target is not None
         sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
         if sharded or not reload_converted_checkpoint(target, resume_from_checkpoint):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -444,7 +453,7 @@ def reload_converted_checkpoint(model: nn.Module, checkpoint: str) -> bool:
     if own <= keys:
         return False
     dtype = next(model.parameters()).dtype
-    fresh = type(model).from_pretrained(str(folder), dtype=dtype)
+    fresh = type(model).from_pretrained(str(folder), dtype=dtype)  # type: ignore[attr-defined]
     missing, unexpected = model.load_state_dict(fresh.state_dict(), strict=False)
     if missing:
         raise MoeguardError(

@@ -8,12 +8,14 @@ the request. Whether a row is harmful or benign comes from its file (or hub spli
 
 from __future__ import annotations
 
+from typing import Literal
+
 from moeguard.eval.benchmarks.item import BenchmarkItem
 from moeguard.eval.benchmarks.registry import Benchmark, HubSource, Layout, RowContext, register, text_cell
 
 
 def _convert(row, ctx: RowContext) -> BenchmarkItem:
-    kind = "benign" if ctx.part == "benign" else "harmful"
+    kind: Literal["harmful", "benign"] = "benign" if ctx.part == "benign" else "harmful"
     index = text_cell(row, "Index", ctx.where, required=False) or str(ctx.index)
     return BenchmarkItem(
         id=f"jailbreakbench:{kind}:{index}",

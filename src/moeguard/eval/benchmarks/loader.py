@@ -125,8 +125,12 @@ def _files_in(folder: Path, names: Iterable[str]) -> list[Path]:
 def _folder_parts(folder: Path, benchmark: Benchmark, split: str | None) -> list[tuple[str | None, Path]]:
     """``(part, file)`` to read from a folder for ``benchmark``."""
     if benchmark.files:
-        parts = [split] if split in benchmark.files else list(benchmark.default_parts or benchmark.files)
-        chosen = [(part, file) for part in parts for file in _files_in(folder, benchmark.files[part])]
+        parts: list[str] = (
+            [split] if split is not None and split in benchmark.files else list(benchmark.default_parts or benchmark.files)
+        )
+        chosen: list[tuple[str | None, Path]] = [
+            (part, file) for part in parts for file in _files_in(folder, benchmark.files[part])
+        ]
         if not chosen:
             wanted = ", ".join(n for part in parts for n in benchmark.files[part])
             raise MoeguardError(f"{folder}: no published {benchmark.name} file found (looked for {wanted})")
@@ -181,7 +185,8 @@ def _load_hub(
     assert repo is not None
     hub = benchmark.hub if benchmark is not None else None
     if hub is not None and split in hub.splits:
-        splits, filter_split = (split,), None
+        splits: tuple[str, ...] = (split,)
+        filter_split = None
     else:
         splits, filter_split = (hub.default_splits if hub else (split or "train",)), (split if hub else None)
     files = ", ".join(benchmark.file_names()) if benchmark and benchmark.files else "the published file"

@@ -91,7 +91,7 @@ class Benchmark:
 
     def item_labels(self, item: BenchmarkItem) -> set[str]:
         """Names a split filter matches this item by: its kind plus the benchmark's own labels."""
-        labels = {item.kind}
+        labels: set[str] = {item.kind}
         if self.labels is not None:
             labels.update(str(label) for label in self.labels(item) if label)
         return labels
