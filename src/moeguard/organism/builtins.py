@@ -5,7 +5,10 @@
 * prompt sets ``builtin:organism-harmful`` (training-distribution harmful prompts, a SafeMoE safety set),
   ``builtin:organism-heldout-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting`` (held-out prompts);
 * conversation set ``builtin:organism-harmful-compliance`` (harmful request → compliant answer, HFT attack);
-* benchmarks ``builtin:organism-handwritten`` (hand-written held-out set) and ``builtin:organism-heldout``.
+* benchmarks ``builtin:organism-handwritten`` (hand-written held-out set), ``builtin:organism-heldout``
+  (all template held-out sets) and ``builtin:organism-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting``
+  (one template held-out set each: what ``moeguard demo`` scores). The benchmark ``organism-harmful`` is the
+  held-out set; the *prompt set* of the same name is training-distribution (a SafeMoE safety set).
 """
 
 from __future__ import annotations
@@ -64,6 +67,15 @@ def _benchmark(function: str):
     return load
 
 
+def _template_set(name: str):
+    def load(split: str | None = None):
+        from moeguard.organism import benchmarks
+
+        return benchmarks.template_set(name, split)
+
+    return load
+
+
 def register_builtins() -> None:
     """Register every organism built-in (called once by the resolver)."""
     register("model", "organism", weights_folder, "the model organism (OLMoE architecture, 4 layers x 16 experts)")
@@ -79,5 +91,7 @@ def register_builtins() -> None:
     register("benchmark", "organism-handwritten", _benchmark("handwritten_items"),
              "the hand-written held-out set (harmful, benign, look-alike, counting, faithfulness)")
     register("benchmark", "organism-heldout", _benchmark("template_items"), "the corpus's template held-out prompts")
+    for kind in ("harmful", "benign", "lookalike", "counting"):
+        register("benchmark", f"organism-{kind}", _template_set(kind), f"the template held-out {kind} prompts")
     register("conversations", "organism-harmful-compliance", _harmful_compliance,
              "harmful request -> compliant (non-actionable) answer conversations")
