@@ -49,6 +49,9 @@ PARAMETER_FLAGS = {
     "schedule": "--schedule",
     "max_steps": "--max-steps",
     "top_k": "--top-k",
+    "max_new_tokens": "--max-new-tokens",
+    "control": "--control",
+    "limit": "--limit",
 }
 
 
