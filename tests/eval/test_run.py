@@ -10,7 +10,7 @@ import pytest
 
 from moeguard import generation
 from moeguard.errors import MoeguardError
-from moeguard.eval.run import EvalSettings, prepare, run_eval, same_model
+from moeguard.eval.run import EvalSettings, prepare, run_eval
 from moeguard.steer import SteeringSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -169,13 +169,6 @@ def test_spec_for_another_model_is_refused(model_dir, tmp_path):
         prepare(settings(model_dir, spec, tmp_path / "o"))
     SteeringSpec(activate=[(0, 1)], model=str(model_dir)).save(spec)
     assert list(prepare(settings(model_dir, spec, tmp_path / "o")).specs) == ["other"]
-
-
-def test_same_model_spellings(model_dir):
-    assert same_model(model_dir, model_dir + "/")
-    assert same_model("org/" + Path(model_dir).name, model_dir)  # hub id vs a local copy of it
-    assert not same_model("builtin:organism", model_dir)
-    assert same_model("builtin:organism", "builtin:organism")
 
 
 @pytest.mark.parametrize(

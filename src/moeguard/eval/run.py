@@ -34,11 +34,11 @@ from moeguard.eval.jailbreaks import Jailbreak, parse_jailbreaks
 from moeguard.eval.judge_choice import JudgeChoice, check_judge
 from moeguard.eval.outcomes import outcomes
 from moeguard.eval.samples import SampleStore, sample_key
+from moeguard.eval.specs import CONTROL_PREFIX, load_specs
 from moeguard.eval.summary import BASELINE, NO_JAILBREAK, Cell, SummaryRow, summarise, write_summary
 from moeguard.steer import SteeringSpec
 
 SAMPLES, SUMMARY_CSV, SUMMARY_JSON, RUN_JSON = "samples.jsonl", "summary.csv", "summary.json", "run.json"
-CONTROL_PREFIX = "random:"
 
 
 @dataclass
@@ -91,63 +91,6 @@ class EvalResult:
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _resolved(name: str) -> set[str]:
-    """Spellings of a model name that identify it: the name, its folder, its adapter's base."""
-    from moeguard.models import adapter_base, is_adapter_folder, resolve_model_path
-
-    out = {name.rstrip("/")}
-    try:
-        path = resolve_model_path(name)
-    except MoeguardError:
-        return out
-    local = Path(path).expanduser()
-    if local.exists():
-        out.add(str(local.resolve()))
-        if is_adapter_folder(local):
-            try:
-                out |= _resolved(adapter_base(local))
-            except MoeguardError:
-                pass
-    return out
-
-
-def same_model(spec_model: str, model: str) -> bool:
-    """Whether a spec detected on ``spec_model`` applies to ``model``: the same name, the same folder (also
-    through ``builtin:``), a LoRA adapter on it, or a local copy with the hub id's final name."""
-    mine, theirs = _resolved(model), _resolved(spec_model)
-    if mine & theirs:
-        return True
-    names = {Path(n).name for n in mine}
-    return Path(spec_model.rstrip("/")).name in names
-
-
-def _spec_file(path: Path) -> Path:
-    return path / "spec.json" if path.is_dir() and (path / "spec.json").is_file() else path
-
-
-def load_specs(paths: Sequence[Path | str], model: str) -> dict[str, SteeringSpec]:
-    """``--steer`` files (or detect run folders holding ``spec.json``) by name: the file stem (the folder name)."""
-    specs: dict[str, SteeringSpec] = {}
-    for raw in paths:
-        given = Path(raw).expanduser()
-        path = _spec_file(given)
-        spec = SteeringSpec.load(path)
-        name = given.name if path != given else path.stem
-        if name == BASELINE or name.startswith(CONTROL_PREFIX):
-            raise MoeguardError(f"--steer {raw}: the condition name {name!r} is reserved; rename the spec file")
-        if name in specs:
-            raise MoeguardError(f"two --steer specs are named {name!r}; rename one (conditions are named by file)")
-        if spec.model is not None and not same_model(spec.model, model):
-            raise MoeguardError(
-                f"--steer {raw} was detected on {spec.model}, not {model}; evaluate it on {spec.model} (or remove "
-                "the spec's 'model' field if it really applies to this model)"
-            )
-        if not len(spec):
-            raise MoeguardError(f"--steer {raw} steers no experts; it would equal the baseline")
-        specs[name] = spec
-    return specs
-
-
 def _check_numbers(s: EvalSettings) -> None:
     for name, value, least in (
         ("max_new_tokens", s.max_new_tokens, 1),
