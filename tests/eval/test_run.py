@@ -192,3 +192,18 @@ def test_bad_input_is_one_line_before_the_model_loads(model_dir, spec_file, tmp_
     with pytest.raises(MoeguardError, match=message) as err:
         run_eval(settings(model_dir, spec_file, tmp_path / "o", **change), progress=False)
     assert "\n" not in str(err.value)
+
+
+def test_a_local_model_folder_is_a_llama_guard_judge(model_dir, tiny_judge_dir, tmp_path):
+    out = tmp_path / "guarded"
+    result = run_eval(
+        EvalSettings(
+            model=model_dir, benchmark=XSTEST, judge=str(tiny_judge_dir), max_new_tokens=3, bootstrap=20, output=out
+        ),
+        progress=False,
+    )
+    records = lines(out / "samples.jsonl")
+    assert len(records) == result.samples == 3
+    assert {r["label"] for r in records} <= {"safe", "unsafe", "unparsed"}
+    assert all(set(r["metrics"]) <= {"harmful"} for r in records)  # no refusal label: no refusal outcomes
+    assert json.loads((out / "summary.json").read_text())["judge"] == f"llama-guard:{tiny_judge_dir.resolve()}"
