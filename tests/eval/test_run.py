@@ -207,3 +207,21 @@ def test_a_local_model_folder_is_a_llama_guard_judge(model_dir, tiny_judge_dir, 
     assert {r["label"] for r in records} <= {"safe", "unsafe", "unparsed"}
     assert all(set(r["metrics"]) <= {"harmful"} for r in records)  # no refusal label: no refusal outcomes
     assert json.loads((out / "summary.json").read_text())["judge"] == f"llama-guard:{tiny_judge_dir.resolve()}"
+
+
+def test_faithfulness_items_get_the_faithful_outcome(model_dir, tmp_path):
+    out = tmp_path / "faith"
+    run_eval(
+        EvalSettings(
+            model=model_dir,
+            benchmark=f"faithfulness:{FIXTURES / 'faithfulness' / 'own.jsonl'}",
+            max_new_tokens=2,
+            bootstrap=20,
+            output=out,
+        ),
+        progress=False,
+    )
+    records = lines(out / "samples.jsonl")
+    assert [sorted(r["metrics"]) for r in records] == [["faithful", "over_refusal"]] * 2
+    rows = {r["metric"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
+    assert rows["faithful"]["n"] == 2 and rows["faithful"]["value"] == 0.0  # a random tiny model names neither
