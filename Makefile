@@ -30,3 +30,4 @@ bench: setup
 	$(BIN)/python benchmarks/capture_overhead.py
 	$(BIN)/python benchmarks/detect_memory.py
 	$(BIN)/python benchmarks/safemoe_overhead.py --threads 1
+	$(BIN)/python benchmarks/eval_throughput.py

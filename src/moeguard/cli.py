@@ -100,6 +100,9 @@ PARAMETER_FLAGS = {
     "top_k": "--top-k",
     "test": "--test",
     "permutations": "--permutations",
+    "max_new_tokens": "--max-new-tokens",
+    "control": "--control",
+    "limit": "--limit",
 }
 
 

@@ -5,6 +5,9 @@
   an item kind (``benign`` also covers look-alike, counting and faithfulness items) or a style.
 * ``builtin:organism-heldout``: the corpus's template held-out prompts (``corpus.heldout_*_prompts``);
   ``split``: ``harmful``, ``benign``, ``lookalike``, ``counting``.
+* ``builtin:organism-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting``: one of those template sets
+  alone (the prompts ``moeguard demo`` scores: 80 harmful, 80 benign, 40 look-alikes, 24 counting);
+  ``split``: none, or the item kind (``harmful``/``benign``).
 
 Look-alike, counting and faithfulness items are benign (they should be answered); their hand-written
 kind is the ``category`` prefix and ``meta["set"]``.
@@ -73,3 +76,19 @@ def template_items(split: str | None = None) -> list[BenchmarkItem]:
         for i, prompt in enumerate(prompts)
     ]
     return _select(items, split, "organism-heldout")
+
+
+TEMPLATE_SETS = ("harmful", "benign", "lookalike", "counting")
+
+
+def template_set(name: str, split: str | None = None) -> list[BenchmarkItem]:
+    """One template held-out set (``name`` in :data:`TEMPLATE_SETS`), in the corpus's fixed order."""
+    if name not in TEMPLATE_SETS:
+        raise MoeguardError(f"unknown organism template set {name!r}; one of {', '.join(TEMPLATE_SETS)}")
+    items = [i for i in template_items(name) if i.meta["set"] == name]  # split "benign" alone also matches
+    if split is None or split == items[0].kind:
+        return items
+    raise MoeguardError(
+        f"split {split!r} matches no item of builtin:organism-{name}; its items are all {items[0].kind!r} "
+        "(drop --split)"
+    )

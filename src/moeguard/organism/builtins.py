@@ -6,7 +6,10 @@
   ``builtin:organism-heldout-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting`` (held-out prompts);
 * conversation set ``builtin:organism-harmful-compliance`` (harmful request → compliant answer, HFT attack);
 * task sets ``builtin:organism-successor`` (conversations) and ``builtin:organism-successor-heldout`` (prompts);
-* benchmarks ``builtin:organism-handwritten`` (hand-written held-out set) and ``builtin:organism-heldout``.
+* benchmarks ``builtin:organism-handwritten`` (hand-written held-out set), ``builtin:organism-heldout``
+  (all template held-out sets) and ``builtin:organism-harmful`` / ``-benign`` / ``-lookalike`` / ``-counting``
+  (one template held-out set each: what ``moeguard demo`` scores). The benchmark ``organism-harmful`` is the
+  held-out set; the *prompt set* of the same name is training-distribution (a SafeMoE safety set).
 """
 
 from __future__ import annotations
@@ -82,6 +85,15 @@ def _successor_heldout(n: int | None = None, seed: int = 0) -> list[str]:
     return [it["prompt"] for it in items]
 
 
+def _template_set(name: str):
+    def load(split: str | None = None):
+        from moeguard.organism import benchmarks
+
+        return benchmarks.template_set(name, split)
+
+    return load
+
+
 def register_builtins() -> None:
     """Register every organism built-in (called once by the resolver)."""
     register("model", "organism", weights_folder, "the model organism (OLMoE architecture, 4 layers x 16 experts)")
@@ -101,5 +113,7 @@ def register_builtins() -> None:
              "the SafeMoE experiment's benign task: 'What number comes after 6?' -> 'After 6 comes 7.'")
     register("prompts", "organism-successor-heldout", _successor_heldout,
              "held-out phrasings of the successor task (for task accuracy)")
+    for kind in ("harmful", "benign", "lookalike", "counting"):
+        register("benchmark", f"organism-{kind}", _template_set(kind), f"the template held-out {kind} prompts")
     register("conversations", "organism-harmful-compliance", _harmful_compliance,
              "harmful request -> compliant (non-actionable) answer conversations")

@@ -1,4 +1,4 @@
-"""Plots and summaries of detection results (matplotlib Agg canvas, no pyplot global state)."""
+"""The detection heatmap and top-experts table (matplotlib Agg canvas, no pyplot global state)."""
 
 from __future__ import annotations
 
