@@ -60,6 +60,9 @@ class EvalSettings:
     bootstrap: int = 1000
     overwrite: bool = False
     trust_remote_code: bool = False
+    #: Where and in which dtype the model runs (None: as loaded, on the CPU).
+    device: str | None = None
+    dtype: str | None = None
 
 
 @dataclass
@@ -246,7 +249,8 @@ def run_eval(settings: EvalSettings, progress: bool = True, model=None, tokenize
     if model is None:
         from moeguard.models import load_model
 
-        model, tokenizer = load_model(settings.model, trust_remote_code=settings.trust_remote_code)
+        model, tokenizer = load_model(settings.model, trust_remote_code=settings.trust_remote_code,
+                                      device=settings.device, dtype=settings.dtype)
     moe = inspect_moe(model)
     for spec in plan.specs.values():
         spec.validate(moe)
