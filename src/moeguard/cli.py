@@ -103,6 +103,19 @@ PARAMETER_FLAGS = {
     "max_new_tokens": "--max-new-tokens",
     "control": "--control",
     "limit": "--limit",
+    "random_sets": "--random-sets",
+    "doses": "--doses",
+    "direction": "--direction",
+    "resamples": "--resamples",
+    "splits": "--splits",
+    "metric": "--metric",
+    "target": "--target",
+    "beam": "--beam",
+    "max_experts": "--max-experts",
+    "candidates": "--candidates",
+    "search_limit": "--search-limit",
+    "heldout_limit": "--heldout-limit",
+    "heldout_max_new_tokens": "--heldout-max-new-tokens",
 }
 
 

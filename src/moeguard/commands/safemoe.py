@@ -59,7 +59,11 @@ safemoe_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-attack_app = typer.Typer(help="Harmful fine-tuning (HFT) attack data.", no_args_is_help=True, rich_markup_mode=None)
+attack_app = typer.Typer(
+    help="Attacks: harmful fine-tuning data (build), expert silencing (experts).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _positive(**values: float | None) -> None:

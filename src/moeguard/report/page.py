@@ -6,7 +6,8 @@ For each folder, whatever it holds:
   by |risk difference|, the selected spec and the heatmap (drawn from ``experts.csv`` when the folder has none);
 * an eval run (``summary.json``): rates with 95% CIs, differences against the reference with paired CIs and
   McNemar p, and a bar chart of the conditions with CI error bars;
-* a drift run (``drift.csv``; ``drift.json``): per-layer KL and top-k Jaccard, as a table and a line plot.
+* a drift run (``drift.csv``; ``drift.json``): per-layer KL and top-k Jaccard, as a table and a line plot;
+* a validate run (``validate.json``) and an attack-experts run (``attack.json``): see :mod:`moeguard.report.causal`.
 
 Figures go to ``<report stem>_files/`` beside the page, so the page and its folder move together.
 
@@ -27,7 +28,8 @@ from pathlib import Path
 from moeguard.artifacts import write_text_atomic
 from moeguard.errors import MoeguardError
 
-KNOWN = ("experts.csv", "summary.json", "drift.csv")
+RUNS = "detect, eval, drift, validate or attack experts output"
+KNOWN = ("experts.csv", "summary.json", "drift.csv", "validate.json", "attack.json")
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _read_csv(path: Path, columns: Sequence[str]) -> list[dict]:
 
 def _check(folders: Sequence[str | Path], output: str | Path) -> tuple[list[Path], Path]:
     if not folders:
-        raise MoeguardError("give at least one run folder (detect, eval or drift output)")
+        raise MoeguardError(f"give at least one run folder ({RUNS})")
     out = Path(output).expanduser()
     if out.is_dir():
         raise MoeguardError(f"--output {out} is a folder; pass the markdown file to write, e.g. {out}/report.md")
@@ -68,9 +70,9 @@ def _check(folders: Sequence[str | Path], output: str | Path) -> tuple[list[Path
     for folder in folders:
         path = Path(folder).expanduser()
         if not path.is_dir():
-            raise MoeguardError(f"run folder {path} does not exist; pass a detect, eval or drift output folder")
+            raise MoeguardError(f"run folder {path} does not exist; pass a run folder ({RUNS})")
         if not any((path / name).is_file() for name in KNOWN):
-            raise MoeguardError(f"{path} holds no run ({', '.join(KNOWN)}); pass a detect, eval or drift output folder")
+            raise MoeguardError(f"{path} holds no run ({', '.join(KNOWN)}); pass a run folder ({RUNS})")
         checked.append(path)
     return checked, out
 
@@ -93,6 +95,14 @@ def build_report(folders: Sequence[str | Path], output: str | Path, top: int = 1
         if (folder / "drift.csv").is_file():
             lines += _drift(folder, assets, prefix, result)
             found.append("drift")
+        if (folder / "validate.json").is_file():
+            lines += _validation(folder, assets, prefix, result)
+            found.append("validate")
+        if (folder / "attack.json").is_file():
+            from moeguard.report.causal import attack_section
+
+            lines += attack_section(folder, _read_json(folder / "attack.json"))
+            found.append("attack")
         result.found[str(folder)] = found
     write_text_atomic(out, "\n".join(lines))
     return result
@@ -183,6 +193,16 @@ def _evaluation(folder: Path, assets: Path, prefix: str, result: ReportResult) -
         result.figures.append(target)
         lines += ["", _image(target, result.path, "conditions with 95% CIs")]
     return lines + [""]
+
+
+def _validation(folder: Path, assets: Path, prefix: str, result: ReportResult) -> list[str]:
+    from moeguard.report.causal import validation_section
+
+    lines, figures = validation_section(
+        folder, _read_json(folder / "validate.json"), assets, prefix, lambda path, alt: _image(path, result.path, alt)
+    )
+    result.figures += figures
+    return lines
 
 
 def _drift(folder: Path, assets: Path, prefix: str, result: ReportResult) -> list[str]:

@@ -133,7 +133,9 @@ def selection_stability(
         chosen = spec_members(rule.select(subset(result, [i for c in drawn for i in members[c]])))
         resample_sets.append(chosen)
         resample_j.append(jaccard(chosen, full_set))
-    half_sets, half_j, half_full = [], [], []
+    half_sets: list[set] = []
+    half_j: list[float] = []
+    half_full: list[float] = []
     if splits and len(clusters) >= 2:
         for s in range(splits):
             rng = random.Random(seed * 100_019 + s + 7)
@@ -141,10 +143,10 @@ def selection_stability(
             rng.shuffle(order)
             cut = len(order) // 2
             halves = [order[:cut], order[cut:]]
-            chosen = [spec_members(rule.select(subset(result, [i for c in h for i in members[c]]))) for h in halves]
-            half_sets += chosen
-            half_j.append(jaccard(chosen[0], chosen[1]))
-            half_full += [jaccard(c, full_set) for c in chosen]
+            picked = [spec_members(rule.select(subset(result, [i for c in h for i in members[c]]))) for h in halves]
+            half_sets += picked
+            half_j.append(jaccard(picked[0], picked[1]))
+            half_full += [jaccard(c, full_set) for c in picked]
     return StabilityReport(
         rule,
         full,
