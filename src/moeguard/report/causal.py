@@ -80,13 +80,14 @@ def validation_section(
         ]
     st = s.get("stability")
     if st:
+        rule = st["rule"]
         lines += [
             "",
-            f"Selection stability on {st['distinct_pairs']} distinct pairs (rule: {st['rule']['n_activate']} "
-            f"activated, {st['rule']['n_deactivate']} deactivated, reverse {st['rule']['reverse']}): the spec vs the "
-            f"full-data selection Jaccard {st['spec_vs_full_jaccard']:.2f}; {st['resamples']} cluster resamples: Jaccard vs full "
-            f"mean {_num(st['resample_jaccard_mean'])}, min {_num(st['resample_jaccard_min'])}; {st['splits']} splits "
-            f"into disjoint halves: Jaccard between halves mean {_num(st['half_jaccard_mean'])}, min "
+            f"Selection stability on {st['distinct_pairs']} distinct pairs (rule: {rule['n_activate']} activated, "
+            f"{rule['n_deactivate']} deactivated, reverse {rule['reverse']}): the spec vs the full-data selection "
+            f"Jaccard {st['spec_vs_full_jaccard']:.2f}; {st['resamples']} cluster resamples: Jaccard vs full mean "
+            f"{_num(st['resample_jaccard_mean'])}, min {_num(st['resample_jaccard_min'])}; {st['splits']} splits into "
+            f"disjoint halves: Jaccard between halves mean {_num(st['half_jaccard_mean'])}, min "
             f"{_num(st['half_jaccard_min'])}.",
         ]
     return lines + [""], figures
