@@ -400,6 +400,11 @@ def run_validate(settings: ValidateSettings, progress: bool = True, model=None, 
     )
 
 
+def _spec_name(path: Path) -> str:
+    """A spec's name in titles: its detect run folder for a ``spec.json``, else the file stem."""
+    return path.parent.name if path.name == "spec.json" and path.parent.name else path.stem
+
+
 def _mean(values: Sequence[int | None]) -> float:
     kept = present(values)
     return sum(kept) / len(kept) if kept else math.nan
@@ -444,7 +449,7 @@ def _write(plan, behaviour, points, random_rows, loo_rows, stability_report, sum
     files.append(write_text_atomic(out / SAMPLES, "\n".join(lines) + "\n"))
     files.append(
         plot_dose_response(
-            summary, random_rows, out / PLOT, title=f"{plan.spec_path.name}: {s.metric} on {s.benchmark}"
+            summary, random_rows, out / PLOT, title=f"{_spec_name(plan.spec_path)}: {s.metric} on {s.benchmark}"
         )
     )
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()}
