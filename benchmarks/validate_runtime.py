@@ -31,24 +31,62 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as work:
         detect_dir, out = Path(work) / "detect", Path(work) / "validate"
-        subprocess.run([sys.executable, "-m", "moeguard.cli", "detect", "builtin:organism", "--pairs", "builtin:safety",
-                        "--activate", "0", "--deactivate", "8", "--reverse", "--output", str(detect_dir)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        command = [sys.executable, "-m", "moeguard.cli", "validate", "builtin:organism", "--spec", str(detect_dir),
-                   "--benchmark", "builtin:organism-harmful", "--pairs", "builtin:safety", "--random-sets",
-                   str(args.random_sets), "--output", str(out), "--json"]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "moeguard.cli",
+                "detect",
+                "builtin:organism",
+                "--pairs",
+                "builtin:safety",
+                "--activate",
+                "0",
+                "--deactivate",
+                "8",
+                "--reverse",
+                "--output",
+                str(detect_dir),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "moeguard.cli",
+            "validate",
+            "builtin:organism",
+            "--spec",
+            str(detect_dir),
+            "--benchmark",
+            "builtin:organism-harmful",
+            "--pairs",
+            "builtin:safety",
+            "--random-sets",
+            str(args.random_sets),
+            "--output",
+            str(out),
+            "--json",
+        ]
         if args.limit:
             command += ["--limit", str(args.limit)]
         started = time.perf_counter()
         done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - started
     summary = json.loads(done.stdout)
-    print(f"moeguard validate on builtin:organism: {seconds:.1f} s wall ({seconds / 60:.2f} min; goal < 5 min), "
-          f"{summary['generations']} generations x {summary['prompts']} prompts, {args.threads} threads, "
-          f"load average at start {load:.2f}")
+    print(
+        f"moeguard validate on builtin:organism: {seconds:.1f} s wall ({seconds / 60:.2f} min; goal < 5 min), "
+        f"{summary['generations']} generations x {summary['prompts']} prompts, {args.threads} threads, "
+        f"load average at start {load:.2f}"
+    )
     for d in summary["doses"]:
-        print(f"  dose {d['dose']}: selected {100 * d['selected']:.1f}%, random {100 * d['random_mean']:.1f} ± "
-              f"{100 * d['random_sd']:.1f}% (min {100 * d['random_min']:.1f}), p={d['p_value']:.3g}")
+        print(
+            f"  dose {d['dose']}: selected {100 * d['selected']:.1f}%, random {100 * d['random_mean']:.1f} ± "
+            f"{100 * d['random_sd']:.1f}% (min {100 * d['random_min']:.1f}), p={d['p_value']:.3g}"
+        )
 
 
 if __name__ == "__main__":
