@@ -99,7 +99,7 @@ def load_model(
     ``adapter``: apply this adapter folder to ``name`` instead of the base the folder records.
     ``trust_remote_code`` stays False unless the caller asks for it.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(name)
     if adapter is None and is_adapter_folder(path):
@@ -118,16 +118,25 @@ def load_model(
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
     tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, TypeError) as err:
-        raise MoeguardError(f"could not load a tokenizer for {name!r}: {str(err).strip().splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(tokenizer_source, name, trust_remote_code)
     if adapter is not None:
         model = apply_adapter(model, adapter)
     model.eval()
     return model, tokenizer
+
+
+def load_tokenizer(source: str | Path, name: str | None = None, trust_remote_code: bool = False):
+    """The tokenizer of the model folder (or hub id) ``source``, with a pad token (eos when it has none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MoeguardError(f"could not load a tokenizer for {name or source!r}: {first}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def apply_adapter(model, adapter: str | Path):

@@ -55,6 +55,24 @@ def _padded(encoded: list[EncodedSide], pad_id: int) -> tuple[torch.Tensor, torc
     return ids, attention, span
 
 
+def encoded_pair_batches(
+    tokenizer, pairs: Iterable[Pair | dict], batch_size: int = 8, digest: hashlib._Hash | None = None
+) -> Iterator[tuple[list[int], str, list[EncodedSide]]]:
+    """Validated and encoded pairs, ``(pair ids, side, encoded conversations)`` per batch and side (A then
+    B); ``digest`` is updated with every pair's canonical JSON line. Every engine's pair routing reads these."""
+    seen = 0
+    for batch in batched(pairs, batch_size):
+        ids_of_batch = list(range(seen, seen + len(batch)))
+        checked = [pair_from_record(p, f"pair {i}") for i, p in zip(ids_of_batch, batch, strict=True)]
+        if digest is not None:
+            for pair in checked:
+                digest.update((pair_record_json(pair) + "\n").encode("utf-8"))
+        for side in SIDES:
+            yield ids_of_batch, side, [encode_side(tokenizer, pair, side, i)
+                                       for i, pair in zip(ids_of_batch, checked, strict=True)]
+        seen += len(batch)
+
+
 @torch.no_grad()
 def route_pairs(
     moe: MoEModel,
@@ -75,26 +93,16 @@ def route_pairs(
     model = moe.model
     was_training = model.training
     model.eval()
-    seen = 0
     try:
         with recorder:
-            for batch in batched(pairs, batch_size):
-                ids_of_batch = list(range(seen, seen + len(batch)))
-                checked = [pair_from_record(p, f"pair {i}") for i, p in zip(ids_of_batch, batch, strict=True)]
-                if digest is not None:
-                    for pair in checked:
-                        digest.update((pair_record_json(pair) + "\n").encode("utf-8"))
-                for side in SIDES:
-                    encoded = [encode_side(tokenizer, pair, side, i) for i, pair in zip(ids_of_batch, checked,
-                                                                                          strict=True)]
-                    ids, attention, span = _padded(encoded, pad_id)
-                    recorder.reset()
-                    recorder.run(ids, attention, count_mask=span, **kwargs)
-                    trace = recorder.last
-                    trace.indices = trace.indices.cpu()
-                    if trace.weights is not None:
-                        trace.weights = trace.weights.cpu()
-                    yield PairBatch(ids_of_batch, side, trace)
-                seen += len(batch)
+            for ids_of_batch, side, encoded in encoded_pair_batches(tokenizer, pairs, batch_size, digest):
+                ids, attention, span = _padded(encoded, pad_id)
+                recorder.reset()
+                recorder.run(ids, attention, count_mask=span, **kwargs)
+                trace = recorder.last
+                trace.indices = trace.indices.cpu()
+                if trace.weights is not None:
+                    trace.weights = trace.weights.cpu()
+                yield PairBatch(ids_of_batch, side, trace)
     finally:
         model.train(was_training)
