@@ -125,8 +125,12 @@ def check_routing(original: Callable, adapter: RoutingAdapter, view: RouterView,
 class RouterHook:
     """The installed wrapper of one router; ``remove()`` restores vLLM's own ``_compute_routing``."""
 
-    def __init__(self, router, layer: int, row: int, state, adapter: RoutingAdapter, view: RouterView):
+    def __init__(self, router, layer: int, row: int, state, adapter: RoutingAdapter, view: RouterView,
+                 output_scale: float = 1.0):
         refuse_unsteerable(router)
+        #: ``routed_scaling_factor`` vLLM applies to the experts' output instead of the weights (DeepSeek-V3,
+        #: GLM-4.5 MoE); captured weights include it, as on the HF path.
+        self.output_scale = float(output_scale or 1.0)
         self.router = router
         self.layer = layer
         self.row = row
@@ -148,7 +152,7 @@ class RouterHook:
         if state.static_graph or state.capturing:
             n = ids.shape[0]
             state.ids[self.row, :n].copy_(ids)
-            state.weights[self.row, :n].copy_(weights)
+            state.weights[self.row, :n].copy_(weights if self.output_scale == 1.0 else weights * self.output_scale)
             if state.logits is not None:
                 state.logits[self.row, :n].copy_(router_logits.reshape(n, -1))
         return weights, ids

@@ -110,6 +110,11 @@ def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
     if not runners:
         raise MoeguardError("the served model has no fused-MoE layers; moeguard steers MoE models only")
     for layer, runner in runners.items():
+        if type(runner).__name__ == "TransformersMoERunner":
+            raise MoeguardError(
+                "vLLM runs this model's router in its Transformers backend (external routing), so router logits "
+                "never reach vLLM's fused-MoE router; moeguard cannot steer it on vLLM (use --backend hf)"
+            )
         if runner.is_monolithic:
             raise MoeguardError(
                 f"layer {layer} uses a monolithic MoE kernel that routes inside the kernel; choose a modular "
@@ -138,7 +143,8 @@ def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
         capture_logits=bool(config.get("capture_logits", False)),
     )
     state.hooks = [RouterHook(runners[layer].router, layer, shape.layer_position(layer), state, shape.adapter,
-                              views[layer]) for layer in shape.layers]
+                              views[layer], output_scale=float(getattr(runners[layer], "routed_scaling_factor", 1.0)))
+                   for layer in shape.layers]
     logger.info("moeguard: steering hooks on %d MoE layers (%s), graph-safe: %s", len(state.hooks), shape.family,
                 state.static_graph)
     return state
