@@ -13,16 +13,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from moeguard.adapters import MoEModel, inspect_moe
+from moeguard.adapters import MoEModel
 from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic, write_text_atomic
 from moeguard.eval.conditions import ConditionScore, score_conditions, share_of_style
+from moeguard.routing.shape import MoEShape
 
 #: SteerMoE's published OLMoE-1B-7B settings as shares of all 16 x 64 routed experts.
 PAPER_TOTAL_EXPERTS = 1024
 PAPER_SAFE_ACTIVATE, PAPER_UNSAFE_ACTIVATE, PAPER_UNSAFE_DEACTIVATE = 5, 10, 125
 
 
-def paper_scaled(count: int, moe: MoEModel) -> int:
+def paper_scaled(count: int, moe: MoEShape) -> int:
     """A published expert count scaled to this model's number of routed experts (at least 1)."""
     return max(1, round(count * len(moe.layers) * moe.num_experts / PAPER_TOTAL_EXPERTS))
 
@@ -45,6 +46,8 @@ class DemoSettings:
     max_new_tokens: int = 40
     harmful_prompts: int = 80
     lookalike_prompts: int = 40
+    #: Engine for detection and generation (:mod:`moeguard.backends`): ``hf`` or ``vllm``.
+    backend: str = "hf"
 
 
 @dataclass
@@ -58,7 +61,7 @@ class DemoResult:
     seconds: float
 
 
-def _organism_defaults(settings: DemoSettings, moe: MoEModel) -> dict[str, int]:
+def _organism_defaults(settings: DemoSettings, moe: MoEShape) -> dict[str, int]:
     try:  # the organism records the expert counts it was validated with
         from moeguard.organism import STEERING_SETTINGS as shipped
     except ImportError:
@@ -77,23 +80,23 @@ def _organism_defaults(settings: DemoSettings, moe: MoEModel) -> dict[str, int]:
 
 def run_demo(settings: DemoSettings, progress: bool = True) -> DemoResult:
     """Run the whole demo and write its artifacts; returns the scores."""
+    from moeguard.backends import get_backend
     from moeguard.data import builtin_pairs
-    from moeguard.detect import detect_experts, select_experts
+    from moeguard.detect import select_experts
     from moeguard.eval.judge import refusal_rate
-    from moeguard.models import load_model
     from moeguard.organism import corpus
     from moeguard.report import plot_risk_heatmap
 
     start = time.perf_counter()
     out = Path(settings.output)
-    model, tokenizer = load_model(settings.model)
-    moe = inspect_moe(model)
+    engine = get_backend(settings.backend).load(settings.model)
+    moe, tokenizer = engine.shape, engine.tokenizer
+    generator = moe.model if isinstance(moe, MoEModel) else engine  # generation.generate runs either
     counts = _organism_defaults(settings, moe)
 
     # ---- safety: detect, select, evaluate against a random control
     safety_pairs = builtin_pairs("safety", n=settings.pairs, seed=settings.seed)
-    safety = detect_experts(moe, tokenizer, safety_pairs, bootstrap=settings.bootstrap, seed=settings.seed,
-                            model_name=settings.model, progress=progress)
+    safety = engine.detect(safety_pairs, bootstrap=settings.bootstrap, seed=settings.seed, progress=progress)
     safe = select_experts(safety, counts["safe_activate"])
     unsafe = select_experts(safety, counts["unsafe_activate"], counts["unsafe_deactivate"], reverse=True)
     controls = [unsafe.random_like(moe, seed) for seed in range(settings.control_seeds)]
@@ -102,20 +105,19 @@ def run_demo(settings: DemoSettings, progress: bool = True) -> DemoResult:
         "benign look-alikes": corpus.heldout_lookalike_prompts(settings.lookalike_prompts),
     }
     safety_scores, safety_texts = score_conditions(
-        moe.model, tokenizer, prompt_sets,
+        generator, tokenizer, prompt_sets,
         {"baseline": None, "safe steering": safe, "unsafe steering": unsafe, "random control": controls},
         {"refusal": refusal_rate}, max_new_tokens=settings.max_new_tokens,
     )
 
     # ---- digits vs words: steer uncued counting answers both ways
     digit_pairs = builtin_pairs("digits-vs-words", n=settings.pairs, seed=settings.seed)
-    digits = detect_experts(moe, tokenizer, digit_pairs, bootstrap=0, seed=settings.seed,
-                            model_name=settings.model, progress=progress)
+    digits = engine.detect(digit_pairs, bootstrap=0, seed=settings.seed, progress=progress)
     to_digits = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"])
     to_words = select_experts(digits, counts["digits_activate"], counts["digits_deactivate"], reverse=True)
     counting = {"uncued counting": corpus.heldout_counting_prompts()}
     digit_rows, digit_texts = score_conditions(
-        moe.model, tokenizer, counting,
+        generator, tokenizer, counting,
         {"baseline": None, "steer to digits": to_digits, "steer to words": to_words,
          "random control": [to_words.random_like(moe, s) for s in range(settings.control_seeds)]},
         {"digits": share_of_style("digits"), "words": share_of_style("words")},

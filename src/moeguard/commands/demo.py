@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from moeguard.commands import BackendName, BackendOption
+
 
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for tables, heatmaps, specs, report.")] = Path(
@@ -21,6 +23,7 @@ def demo(
     unsafe_activate: Annotated[int | None, typer.Option("--unsafe-activate", min=0)] = None,
     unsafe_deactivate: Annotated[int | None, typer.Option("--unsafe-deactivate", min=0)] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Detect safety experts on the organism, then compare refusal rates: baseline, safe steering, unsafe
     steering and a random-expert control; then steer counting answers between digits and words."""
@@ -31,7 +34,7 @@ def demo(
 
     settings = DemoSettings(model=model, output=output, pairs=pairs, control_seeds=control_seeds,
                             safe_activate=safe_activate, unsafe_activate=unsafe_activate,
-                            unsafe_deactivate=unsafe_deactivate, seed=seed)
+                            unsafe_deactivate=unsafe_deactivate, seed=seed, backend=backend.value)
     result = run_demo(settings)
     console = Console()
     for title, scores in (("Refusal rate (%)", result.safety), ("Counting answer style (%)", result.digits)):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import MODEL_HELP, BackendName, BackendOption, TrustOption
 
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
@@ -42,6 +42,7 @@ def detect(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap (and built-in pair set) seed.")] = 0,
     max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=1, help="First N pairs only.")] = None,
     trust_remote_code: TrustOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -51,7 +52,7 @@ def detect(
     from rich.console import Console
 
     from moeguard.artifacts import sha256_of
-    from moeguard.detect import check_run, detect_experts, detect_from_trace
+    from moeguard.detect import check_run, detect_from_trace
     from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
     from moeguard.report import top_experts_table
@@ -78,15 +79,13 @@ def detect(
     else:
         if model is None or pairs is None:
             raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
-        from moeguard.adapters import inspect_moe
+        from moeguard.backends import get_backend
         from moeguard.data import read_pairs
-        from moeguard.models import load_model
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
-        moe = inspect_moe(loaded)
-        result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
-                                model_name=model, progress=True)
+        loaded = get_backend(backend.value, trust_remote_code=trust_remote_code).load(model)
+        moe = loaded.shape
+        result = loaded.detect(records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True)
         source, family = pairs, moe.family
     run = DetectionRun.from_result(result, selection)
     if from_capture is None:

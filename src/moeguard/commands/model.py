@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import MODEL_HELP, BackendName, BackendOption, TrustOption
 
 
 def inspect(model: Annotated[str, typer.Argument(help=MODEL_HELP)], trust_remote_code: TrustOption = False) -> None:
@@ -36,18 +36,15 @@ def generate(
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     trust_remote_code: TrustOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Generate a reply to PROMPT (greedy by default), optionally with expert steering; prints only the text."""
-    import torch
-
-    from moeguard.generation import generate as run_generate
-    from moeguard.models import load_model
+    from moeguard.backends import get_backend
     from moeguard.steer import SteeringSpec
 
     spec = SteeringSpec.load(steer) if steer is not None else None
-    loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
-    torch.manual_seed(seed)
-    (text,) = run_generate(loaded, tokenizer, [prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample)
+    engine = get_backend(backend.value, trust_remote_code=trust_remote_code)
+    (text,) = engine.generate(model, [prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample, seed=seed)
     print(text)
 
 
@@ -69,12 +66,13 @@ def capture(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of a built-in pair set.")] = 0,
     steer: Annotated[Path | None, typer.Option("--steer", help="Capture under a steering spec.")] = None,
     trust_remote_code: TrustOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
     logits, one sample per prompt or per pair side) and counts.csv (layer, expert, count, tokens)."""
-    from moeguard.capture_run import capture_pairs, capture_prompts
+    from moeguard.backends import get_backend
+    from moeguard.capture_run import write_capture
     from moeguard.errors import MoeguardError
-    from moeguard.models import load_model
     from moeguard.steer import SteeringSpec
 
     if (prompts is None) == (pairs is None):
@@ -90,13 +88,13 @@ def capture(
         from moeguard.data import read_pairs
 
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-    loaded, tokenizer = load_model(model, trust_remote_code=trust_remote_code)
+    options = {"capture_logits": True} if logits and backend is BackendName.vllm else {}
+    loaded = get_backend(backend.value, trust_remote_code=trust_remote_code, **options).load(model)
     if prompts is not None:
-        written = capture_prompts(loaded, tokenizer, records, output, logits=logits, batch_size=batch_size,
-                                  steer=spec, model_name=model)
+        trace = loaded.capture(records, logits=logits, steer=spec, batch_size=batch_size)
     else:
-        written = capture_pairs(loaded, tokenizer, pair_records, output, batch_size=batch_size, steer=spec,
-                                model_name=model, total=len(pair_records))
+        trace = loaded.capture_pairs(pair_records, steer=spec, batch_size=batch_size, total=len(pair_records))
+    written = write_capture(output, trace)
     for path in written:
         print(path)
 

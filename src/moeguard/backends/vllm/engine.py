@@ -11,11 +11,13 @@ Engine arguments: ``get_backend("vllm", **engine_args)`` (any ``vllm.LLM`` keywo
 ``tensor_parallel_size``, ``enable_expert_parallel``, ``enforce_eager``) and ``$MOEGUARD_VLLM_ENGINE_ARGS``
 (a JSON object, for the command line); ``moeguard={...}`` joins ``additional_config["moeguard"]``.
 Defaults: ``enforce_eager=True`` (engine start in seconds, no compile), ``enable_prefix_caching=False``
-(capture needs every token run), ``seed=0``.
+(capture needs every token run; with prefix caching on, steered prompts carry a ``cache_salt`` per spec, so
+cached key/values are only shared between requests with the same spec), ``seed=0``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -157,8 +159,8 @@ class VllmModel(BackendModel):
         tags = [f"mg-{prefix}-{i}" for i in range(len(sequences))] if capture else [None] * len(sequences)
         params = [self._params(max_tokens, spec, tag, do_sample, seed + i)
                   for i, (spec, tag) in enumerate(zip(specs, tags, strict=True))]
-        outputs = self.llm.generate([{"prompt_token_ids": list(map(int, s))} for s in sequences], params,
-                                    use_tqdm=False)
+        outputs = self.llm.generate([prompt_input(s, spec) for s, spec in zip(sequences, specs, strict=True)],
+                                    params, use_tqdm=False)
         traces = None
         if capture:
             found = self.rpc("pop_traces", tags)
@@ -217,8 +219,6 @@ class VllmModel(BackendModel):
 
     def capture_pairs(self, pairs: Iterable[Pair | dict], steer: SteeringSpec | None = None, batch_size: int = 8,
                       progress: bool = True, total: int | None = None) -> RoutingTrace:
-        import hashlib
-
         from moeguard.capture_run import pair_labels, pairs_meta
         from moeguard.pair_routing import encoded_pair_batches
         from moeguard.routing.trace import RoutingTrace
@@ -249,6 +249,17 @@ class VllmModel(BackendModel):
                 pass
             del llm
             gc.collect()
+
+
+def prompt_input(sequence: Sequence[int], spec: SteeringSpec | None) -> dict:
+    """A token-id prompt; a steered one gets its spec's ``cache_salt``, so that vLLM's prefix cache never
+    hands a request key/values computed under another spec (steering changes the hidden states)."""
+    from moeguard.backends.base import spec_key
+
+    prompt: dict[str, Any] = {"prompt_token_ids": list(map(int, sequence))}
+    if spec is not None:
+        prompt["cache_salt"] = "moeguard-" + hashlib.sha256(spec_key(spec).encode()).hexdigest()[:16]
+    return prompt
 
 
 def span_trace(shape: MoEShape, encoded, traces, labels) -> RoutingTrace:
