@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
+# vLLM binds its log handler to the sys.stderr of its first import; under pytest that is one test's capture
+# stream, closed afterwards ("--- Logging error ---" in later tests). Let its records go to pytest instead.
+os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+
 #: Whether vLLM can be imported here (the tests that need it are skipped otherwise).
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 #: Marks of every test module that needs vLLM.
 needs_vllm = [pytest.mark.vllm, pytest.mark.skipif(not HAS_VLLM, reason='needs vLLM: pip install "moeguard[vllm]"')]
 
 #: Small engines, eager, on one thread, without pinning cores (the machine is shared).
-ENGINE = dict(max_model_len=256, max_num_seqs=8, dtype="float32")
+ENGINE = dict(max_model_len=256, max_num_seqs=8)
 #: vLLM's CPU attention needs a head size of at least 32 (and MLA exactly 512 + 64).
 VLLM_TINY = dict(hidden_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=32)
 VLLM_TINY_FAMILY = {

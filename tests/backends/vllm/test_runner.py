@@ -22,11 +22,11 @@ def test_backend_config_switch_and_options():
 
 def test_graph_safe_steering_follows_the_engine_and_python_branches_are_refused_under_graphs():
     assert static_graph("auto", None) is False
-    assert static_graph("auto", "compiled") is True and static_graph("auto", "CUDA graphs") is True
+    assert static_graph("auto", "compiled") is True and static_graph("auto", "CUDA-graph") is True
     assert static_graph("graph", None) is True
     assert static_graph("python", None) is False
-    with pytest.raises(MoeguardError, match="cannot run in an engine with CUDA graphs"):
-        static_graph("python", "CUDA graphs")
+    with pytest.raises(MoeguardError, match="cannot run in a CUDA-graph engine"):
+        static_graph("python", "CUDA-graph")
     with pytest.raises(MoeguardError, match="use one of auto, graph, python"):
         static_graph("fast", None)
 

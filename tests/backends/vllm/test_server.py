@@ -30,6 +30,7 @@ def test_serve_command_switches_the_backend_on_with_the_specs(specs, tmp_path, m
     assert config == {"default_spec": str(safe.resolve()), "specs": {"unsafe": str(unsafe.resolve())},
                       "capture_dir": str((tmp_path / "cap").resolve())}
     assert argv[argv.index("--served-model-name") + 1] == "builtin:organism"
+    assert argv[argv.index("--dtype") + 1] == "float32"  # the checkpoint's, as transformers loads it
     assert "--no-enable-prefix-caching" in argv and argv[-4:] == ["--port", "8123", "--tensor-parallel-size", "2"]
     assert argv[argv.index("--model") + 1].startswith(str(tmp_path / "cache"))  # the untied organism
 

@@ -74,6 +74,18 @@ def write_untied_copy(source: str | Path, target: str | Path) -> Path:
     return target
 
 
+def checkpoint_dtype(folder: str | Path) -> str | None:
+    """The dtype the checkpoint was saved in (``config.json``), which transformers 5 loads by default; vLLM's
+    ``dtype="auto"`` would run float32 checkpoints in half precision instead."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    value = config.get("dtype") or config.get("torch_dtype") or text.get("dtype") or text.get("torch_dtype")
+    return value if isinstance(value, str) else None
+
+
 def _fingerprint(folder: Path) -> str:
     digest = hashlib.sha256(str(folder.resolve()).encode())
     for name in ("config.json", WEIGHTS):

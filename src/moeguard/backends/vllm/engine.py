@@ -10,7 +10,8 @@ back from the worker (``collective_rpc``), so the engine may also run in its own
 Engine arguments: ``get_backend("vllm", **engine_args)`` (any ``vllm.LLM`` keyword, e.g.
 ``tensor_parallel_size``, ``enable_expert_parallel``, ``enforce_eager``) and ``$MOEGUARD_VLLM_ENGINE_ARGS``
 (a JSON object, for the command line); ``moeguard={...}`` joins ``additional_config["moeguard"]``.
-Defaults: ``enforce_eager=True`` (engine start in seconds, no compile), ``enable_prefix_caching=False``
+Defaults: ``dtype`` the checkpoint's (as transformers loads it; vLLM's ``auto`` would halve float32),
+``enforce_eager=True`` (engine start in seconds, no compile), ``enable_prefix_caching=False``
 (capture needs every token run; with prefix caching on, steered prompts carry a ``cache_salt`` per spec, so
 cached key/values are only shared between requests with the same spec), ``seed=0``.
 """
@@ -101,14 +102,15 @@ class VllmModel(BackendModel):
 
     def __init__(self, name: str, trust_remote_code: bool = False, capture_logits: bool = False,
                  **engine_args: Any):
-        from moeguard.backends.vllm.checkpoint import vllm_model_path
+        from moeguard.backends.vllm.checkpoint import checkpoint_dtype, vllm_model_path
         from moeguard.models import load_tokenizer
 
         vllm = require_vllm()
         self.name = name
         self.path = vllm_model_path(name)
         self.tokenizer = load_tokenizer(self.path, name, trust_remote_code)
-        args = {**DEFAULT_ENGINE_ARGS, **engine_args_from_env(), **engine_args}
+        args = {**DEFAULT_ENGINE_ARGS, "dtype": checkpoint_dtype(self.path) or "auto", **engine_args_from_env(),
+                **engine_args}
         moeguard_config = {**dict(args.pop("moeguard", None) or {})}
         if capture_logits:
             moeguard_config["capture_logits"] = True

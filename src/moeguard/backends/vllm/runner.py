@@ -59,12 +59,12 @@ def moe_runners(model: torch.nn.Module) -> dict[int, torch.nn.Module]:
 
 
 def graph_kind(vllm_config) -> str | None:
-    """Why the forward is a static graph (``"compiled"``, ``"CUDA graphs"``), or None when it runs eagerly."""
+    """Why the forward is a static graph (``"compiled"``, ``"CUDA-graph"``), or None when it runs eagerly."""
     from vllm.config import CompilationMode, CUDAGraphMode
 
     compilation = vllm_config.compilation_config
     if compilation.cudagraph_mode not in (None, CUDAGraphMode.NONE):
-        return "CUDA graphs"
+        return "CUDA-graph"
     if compilation.mode != CompilationMode.NONE:
         return "compiled"
     return None
@@ -77,8 +77,8 @@ def static_graph(mode: str, kind: str | None) -> bool:
         raise MoeguardError(f"additional_config['moeguard']['mode'] is {mode!r}; use one of {', '.join(MODES)}")
     if mode == "python" and kind is not None:
         raise MoeguardError(
-            f"steering with Python branches (mode 'python') cannot run in an engine with {kind}: the branch "
-            "would be frozen at capture; use mode 'auto' or run the engine eagerly (enforce_eager=True)"
+            f"steering with Python branches (mode 'python') cannot run in a {kind} engine: the branch would be "
+            "frozen at capture; use mode 'auto' or run the engine eagerly (enforce_eager=True)"
         )
     return mode == "graph" or (mode == "auto" and kind is not None)
 

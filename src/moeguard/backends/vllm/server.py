@@ -4,7 +4,8 @@ Every request may carry its own spec through ``vllm_xargs`` (``{"moeguard_steer"
 of a spec preloaded with ``--spec NAME=FILE``, or ``"none"``); requests without one use ``--steer FILE``.
 ``{"moeguard_capture": "<tag>"}`` with ``--capture-dir DIR`` writes the request's routing to
 ``DIR/<tag>.safetensors`` when it finishes. Other arguments go to vLLM unchanged (``--tensor-parallel-size``,
-``--enable-expert-parallel``, ``--port``, ...). Prefix caching is off unless asked for: key/values computed
+``--enable-expert-parallel``, ``--port``, ...). The dtype is the checkpoint's unless ``--dtype`` is given (as
+transformers loads it). Prefix caching is off unless asked for: key/values computed
 under one spec must not be reused by a request with another (clients that turn it on send a ``cache_salt``
 per spec).
 """
@@ -61,7 +62,7 @@ def serve_command(
     trust_remote_code: bool = False,
 ) -> list[str]:
     """The command line that starts the server; every spec is validated against the model first."""
-    from moeguard.backends.vllm.checkpoint import vllm_model_path
+    from moeguard.backends.vllm.checkpoint import checkpoint_dtype, vllm_model_path
 
     extra = list(extra)
     if any(arg.startswith("--additional-config") for arg in extra):
@@ -86,6 +87,8 @@ def serve_command(
             "--additional-config", json.dumps({"moeguard": config})]
     if not any(arg.startswith("--served-model-name") for arg in extra):
         argv += ["--served-model-name", model]
+    if not any(arg.startswith("--dtype") for arg in extra):
+        argv += ["--dtype", checkpoint_dtype(path) or "auto"]
     if not any("prefix-caching" in arg for arg in extra):
         argv.append("--no-enable-prefix-caching")
     if trust_remote_code and "--trust-remote-code" not in extra:
