@@ -32,14 +32,16 @@ def serve(
     import shlex
 
     from moeguard.backends.vllm.engine import require_vllm
-    from moeguard.backends.vllm.server import parse_named_specs, serve_command
+    from moeguard.backends.vllm.server import parse_named_specs, serve_command, serve_environment
 
     require_vllm()
-    argv = serve_command(model, steer=steer, specs=parse_named_specs(spec or []), capture_dir=capture_dir,
-                         extra=ctx.args, trust_remote_code=trust_remote_code)
+    named = parse_named_specs(spec or [])
+    argv = serve_command(model, steer=steer, specs=named, capture_dir=capture_dir, extra=ctx.args,
+                         trust_remote_code=trust_remote_code)
     if dry_run:
         print(shlex.join(argv))
         return
+    os.environ.update(serve_environment(model, named, trust_remote_code))
     os.execv(argv[0], argv)
 
 

@@ -131,3 +131,14 @@ def test_finished_requests_are_written_as_routing_traces(tmp_path):
 def test_preloaded_specs_are_validated():
     with pytest.raises(MoeguardError, match="preloaded spec 'bad'"):
         state(named_specs={"bad": SteeringSpec(activate=[(0, 99)])})
+
+
+def test_requests_sharing_a_capture_tag_get_numbered_tags():
+    s = state()
+    live = {rid: capture_args("t") for rid in ("a", "b", "c")}
+    s.begin_step(["a", "b", "c"], np.array([0, 1, 2, 3]), np.array([0, 0, 0]), live)
+    s.end_step()
+    s.begin_step(["b", "a", "c"], np.array([0, 1, 2, 3]), np.array([1, 1, 1]), live)  # the batch reorders
+    s.end_step()
+    assert sorted(s.traces) == ["t", "t-1", "t-2"]
+    assert s.traces["t"].tensors()["indices"].shape[1] == 2  # request a, both steps, under one tag

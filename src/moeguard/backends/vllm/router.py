@@ -86,6 +86,30 @@ class RouterParams:
     def __init__(self, **params):
         self.__dict__.update(params)
 
+    def params(self) -> dict:
+        return dict(self.__dict__)
+
+
+def router_params(router) -> dict:
+    """The plain-data routing parameters of a router: a :class:`RouterView` / :class:`RouterParams`, or a
+    transformers router module (attribute names as the adapters read them)."""
+    if hasattr(router, "params"):
+        return router.params()
+    return {"top_k": int(router.top_k), "num_experts": int(getattr(router, "num_experts", 0) or 0),
+            "norm_topk_prob": bool(getattr(router, "norm_topk_prob", True)),
+            "num_group": int(getattr(router, "num_group", 1) or 1), "topk_group": int(getattr(router, "topk_group", 1)
+                                                                                        or 1),
+            "routed_scaling_factor": float(getattr(router, "routed_scaling_factor", 1.0) or 1.0),
+            "router_jitter_noise": float(getattr(router, "router_jitter_noise", 0.0) or 0.0), "training": False}
+
+
+def shape_info(shape) -> dict:
+    """A :class:`~moeguard.routing.MoEShape` as plain data (what crosses process boundaries; read back with
+    :func:`moeguard.backends.vllm.engine.client_shape`)."""
+    return {"model_type": shape.model_type, "num_decoder_layers": shape.num_decoder_layers,
+            "num_experts": shape.num_experts, "top_k": shape.top_k, "shared_experts": shape.shared_experts,
+            "routers": {str(layer): router_params(router) for layer, router in shape.routers.items()}}
+
 
 def refuse_unsteerable(router) -> None:
     """One-line MoeguardError for routing schemes the wrapper cannot steer."""

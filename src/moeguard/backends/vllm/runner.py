@@ -17,7 +17,7 @@ import logging
 
 import torch
 
-from moeguard.backends.vllm.router import RouterHook, RouterView, check_routing
+from moeguard.backends.vllm.router import RouterHook, RouterView, check_routing, shape_info
 from moeguard.backends.vllm.state import DEFAULT_SPEC, SteeringState
 from moeguard.errors import MoeguardError
 from moeguard.routing.shape import MoEShape
@@ -157,11 +157,7 @@ def rpc(state: SteeringState | None, op: str, *args):
         raise MoeguardError("this vLLM engine runs without the moeguard backend; build it with "
                             "additional_config={'moeguard': {}}")
     if op == "shape":
-        shape = state.shape
-        return {"model_type": shape.model_type, "num_decoder_layers": shape.num_decoder_layers,
-                "num_experts": shape.num_experts, "top_k": shape.top_k, "shared_experts": shape.shared_experts,
-                "routers": {str(layer): view.params() for layer, view in shape.routers.items()},
-                "static_graph": state.static_graph}
+        return {**shape_info(state.shape), "static_graph": state.static_graph}
     if op == "pop_traces":
         return state.pop_traces(args[0])
     if op == "stats":

