@@ -65,3 +65,21 @@ def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch):
     assert result.code == 2 and "cannot run in a compiled engine" in error_line(result)
     result = run_cli(capsys, "generate", "builtin:organism", "--prompt", "Hi", "--backend", "tgi")
     assert result.code == 2 and "--backend" in error_line(result)
+
+
+def test_a_family_vllm_routes_outside_its_fused_router_is_one_line(tmp_path):
+    """PhiMoE: vLLM 0.32 serves it through its Transformers backend, which routes in transformers' own module
+    (and patches transformers' classes for the whole process, hence a separate process here)."""
+    import os
+    import subprocess
+    import sys
+
+    from vllm_helpers import save_vllm_tiny
+
+    folder = save_vllm_tiny("phimoe", tmp_path / "phimoe")
+    moeguard = os.path.join(os.path.dirname(sys.executable), "moeguard")
+    result = subprocess.run([moeguard, "generate", str(folder), "--prompt", "Hi", "--backend", "vllm"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ})
+    lines = [line for line in result.stderr.splitlines() if line.startswith("moeguard: error:")]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr
+    assert "Transformers backend" in lines[0] and "(use --backend hf)" in lines[0]
