@@ -52,8 +52,9 @@ def main() -> None:
     mixed = [(unsafe, None, safe)[i % 3] for i in range(len(prompts))]
 
     start = time.perf_counter()
-    vllm = get_backend("vllm", enforce_eager=not args.compiled, max_num_seqs=16,
-                       max_model_len=256).load("builtin:organism")
+    vllm = get_backend("vllm", enforce_eager=not args.compiled, max_num_seqs=16, max_model_len=256).load(
+        "builtin:organism"
+    )
     init = time.perf_counter() - start
     torch.set_num_threads(args.threads)
     hf = get_backend("hf").load("builtin:organism")
@@ -66,12 +67,14 @@ def main() -> None:
         def run():
             outputs, _ = vllm.run(sequences, specs, args.new_tokens, capture=capture)
             tokens[name] = sum(len(o.outputs[0].token_ids) for o in outputs)
+
         return run
 
     def hf_run(name, spec, twin):
         def run():
             hf.generate(prompts, args.new_tokens, steer=spec, batch_size=16)
             tokens[name] = tokens.get(twin, 0)  # greedy parity: HF produced the same tokens as its vLLM twin
+
         return run
 
     variants = {
@@ -85,8 +88,10 @@ def main() -> None:
     seconds = interleaved_medians(variants, args.repeats)
     rate = {name: tokens[name] / seconds[name] for name in variants}
     mode = "compiled" if args.compiled else "eager"
-    print(f"organism, {len(prompts)} prompts, {args.new_tokens} new tokens, greedy, torch threads {args.threads}; "
-          f"vLLM {mode}, engine start {init:.1f} s; load average {os.getloadavg()[0]:.1f} (2 cores)")
+    print(
+        f"organism, {len(prompts)} prompts, {args.new_tokens} new tokens, greedy, torch threads {args.threads}; "
+        f"vLLM {mode}, engine start {init:.1f} s; load average {os.getloadavg()[0]:.1f} (2 cores)"
+    )
     print(f"{'variant':32} {'seconds':>8} {'tokens':>7} {'tok/s':>8}")
     for name in variants:
         print(f"{name:32} {seconds[name]:8.3f} {tokens[name]:7d} {rate[name]:8.0f}")

@@ -24,16 +24,28 @@ ENGINE = dict(max_model_len=256, max_num_seqs=8)
 #: vLLM's CPU attention needs a head size of at least 32 (and MLA exactly 512 + 64).
 VLLM_TINY = dict(hidden_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=32)
 VLLM_TINY_FAMILY = {
-    "deepseek_v3": dict(head_dim=64, qk_nope_head_dim=32, qk_rope_head_dim=64, v_head_dim=32, qk_head_dim=96,
-                        kv_lora_rank=512, q_lora_rank=32, scoring_func="sigmoid", topk_method="noaux_tc"),
+    "deepseek_v3": dict(
+        head_dim=64,
+        qk_nope_head_dim=32,
+        qk_rope_head_dim=64,
+        v_head_dim=32,
+        qk_head_dim=96,
+        kv_lora_rank=512,
+        q_lora_rank=32,
+        scoring_func="sigmoid",
+        topk_method="noaux_tc",
+    ),
     "glm4_moe": dict(scoring_func="sigmoid", topk_method="noaux_tc"),
 }
 
 
 def cpu_environment() -> None:
     """Environment for in-process vLLM engines on a shared CPU (set before the first engine)."""
-    for key, value in {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-                       "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}.items():
+    for key, value in {
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    }.items():
         os.environ.setdefault(key, value)
 
 

@@ -24,7 +24,8 @@ def test_per_prompt_spreads_one_spec_and_checks_lists():
 def test_spec_key_is_canonical():
     assert spec_key(None) == ""
     assert spec_key(SteeringSpec(activate=[(0, 1)], deactivate=[(1, 2)])) == spec_key(
-        SteeringSpec.from_dict({"deactivate": [[1, 2]], "activate": [[0, 1]]}))
+        SteeringSpec.from_dict({"deactivate": [[1, 2]], "activate": [[0, 1]]})
+    )
 
 
 def test_unknown_backend_is_one_line():

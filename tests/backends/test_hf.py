@@ -35,8 +35,9 @@ def test_per_prompt_specs_equal_solo_runs(hf):
     solo_steered = generate(hf.model, hf.tokenizer, [PROMPTS[0], PROMPTS[2]], max_new_tokens=8, steer=spec)
     solo_plain = generate(hf.model, hf.tokenizer, [PROMPTS[1]], max_new_tokens=8)
     assert mixed == [solo_steered[0], solo_plain[0], solo_steered[1]]
-    assert hf.generate(PROMPTS, max_new_tokens=8, steer=spec) == generate(hf.model, hf.tokenizer, PROMPTS, 8,
-                                                                         steer=spec)
+    assert hf.generate(PROMPTS, max_new_tokens=8, steer=spec) == generate(
+        hf.model, hf.tokenizer, PROMPTS, 8, steer=spec
+    )
 
 
 def test_generation_runs_a_backend_model(hf):
@@ -55,8 +56,9 @@ def test_capture_and_detect_equal_the_library_functions(hf):
     pairs = builtin_pairs("safety", n=12, seed=0)
     result = hf.detect(pairs, bootstrap=5, seed=1)
     reference = detect_experts(hf.shape, hf.tokenizer, pairs, bootstrap=5, seed=1, model_name=hf.name)
-    assert torch.equal(result.counts_a, reference.counts_a) and torch.equal(result.boot_counts_b,
-                                                                            reference.boot_counts_b)
+    assert torch.equal(result.counts_a, reference.counts_a) and torch.equal(
+        result.boot_counts_b, reference.boot_counts_b
+    )
     from moeguard.detect import detect_from_trace
 
     from_trace = detect_from_trace(hf.capture_pairs(pairs, progress=False), bootstrap=5, seed=1)

@@ -15,8 +15,14 @@ from moeguard.steer import SteeringSpec
 
 def deepseek_shape() -> MoEShape:
     router = SimpleNamespace(top_k=2, num_experts=8, num_group=4, topk_group=2)
-    return MoEShape(adapter=DeepseekV3Adapter(), routers={1: router, 2: router}, num_experts=8, top_k=2,
-                    num_decoder_layers=3, model_type="deepseek_v3")
+    return MoEShape(
+        adapter=DeepseekV3Adapter(),
+        routers={1: router, 2: router},
+        num_experts=8,
+        top_k=2,
+        num_decoder_layers=3,
+        model_type="deepseek_v3",
+    )
 
 
 def test_a_shape_validates_specs_like_a_loaded_model(load_tiny):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from moeguard.routing.trace import RoutingTrace
     from moeguard.steer import SteeringSpec
 
+
 def per_prompt(steer: SteeringSpec | Sequence[SteeringSpec | None] | None, n: int) -> list[SteeringSpec | None]:
     """``steer`` as one spec (or None) per prompt; empty specs become None."""
     if steer is None or not isinstance(steer, (list, tuple)):
@@ -161,26 +162,52 @@ class Backend(ABC):
         seed: int = 0,
     ) -> list[str]:
         """:meth:`BackendModel.generate` on ``model_name``."""
-        return self.load(model_name).generate(prompts, max_new_tokens=max_new_tokens, steer=steer,
-                                              batch_size=batch_size, do_sample=do_sample, seed=seed)
+        return self.load(model_name).generate(
+            prompts, max_new_tokens=max_new_tokens, steer=steer, batch_size=batch_size, do_sample=do_sample, seed=seed
+        )
 
-    def capture(self, model_name: str, prompts: Sequence[Prompt], logits: bool = False,
-                steer: SteeringSpec | None = None, batch_size: int = 8, progress: bool = True) -> RoutingTrace:
+    def capture(
+        self,
+        model_name: str,
+        prompts: Sequence[Prompt],
+        logits: bool = False,
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+    ) -> RoutingTrace:
         """:meth:`BackendModel.capture` on ``model_name``."""
-        return self.load(model_name).capture(prompts, logits=logits, steer=steer, batch_size=batch_size,
-                                             progress=progress)
+        return self.load(model_name).capture(
+            prompts, logits=logits, steer=steer, batch_size=batch_size, progress=progress
+        )
 
-    def capture_pairs(self, model_name: str, pairs: Iterable[Pair | dict], steer: SteeringSpec | None = None,
-                      batch_size: int = 8, progress: bool = True, total: int | None = None) -> RoutingTrace:
+    def capture_pairs(
+        self,
+        model_name: str,
+        pairs: Iterable[Pair | dict],
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+        total: int | None = None,
+    ) -> RoutingTrace:
         """:meth:`BackendModel.capture_pairs` on ``model_name``."""
-        return self.load(model_name).capture_pairs(pairs, steer=steer, batch_size=batch_size, progress=progress,
-                                                   total=total)
+        return self.load(model_name).capture_pairs(
+            pairs, steer=steer, batch_size=batch_size, progress=progress, total=total
+        )
 
-    def detect(self, model_name: str, pairs: Iterable[Pair | dict], bootstrap: int = 100, seed: int = 0,
-               batch_size: int = 8, progress: bool = False, total: int | None = None) -> DetectionResult:
+    def detect(
+        self,
+        model_name: str,
+        pairs: Iterable[Pair | dict],
+        bootstrap: int = 100,
+        seed: int = 0,
+        batch_size: int = 8,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> DetectionResult:
         """:meth:`BackendModel.detect` on ``model_name``."""
-        return self.load(model_name).detect(pairs, bootstrap=bootstrap, seed=seed, batch_size=batch_size,
-                                            progress=progress, total=total)
+        return self.load(model_name).detect(
+            pairs, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=progress, total=total
+        )
 
     def close(self) -> None:
         """Close the loaded model, if any."""

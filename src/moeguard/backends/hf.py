@@ -27,8 +27,9 @@ class HfModel(BackendModel):
 
     backend = "hf"
 
-    def __init__(self, name: str, model=None, tokenizer=None, trust_remote_code: bool = False,
-                 dtype: str | None = None):
+    def __init__(
+        self, name: str, model=None, tokenizer=None, trust_remote_code: bool = False, dtype: str | None = None
+    ):
         from moeguard.adapters import inspect_moe
 
         if model is None:
@@ -40,9 +41,15 @@ class HfModel(BackendModel):
         self.tokenizer = tokenizer
         self.shape: MoEModel = inspect_moe(model)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 64,
-                 steer: SteeringSpec | Sequence[SteeringSpec | None] | None = None, batch_size: int = 16,
-                 do_sample: bool = False, seed: int = 0) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        max_new_tokens: int = 64,
+        steer: SteeringSpec | Sequence[SteeringSpec | None] | None = None,
+        batch_size: int = 16,
+        do_sample: bool = False,
+        seed: int = 0,
+    ) -> list[str]:
         import torch
 
         from moeguard.generation import generate
@@ -55,33 +62,84 @@ class HfModel(BackendModel):
         if do_sample:
             torch.manual_seed(seed)
         for rows in groups.values():
-            texts = generate(self.model, self.tokenizer, [prompts[i] for i in rows], max_new_tokens=max_new_tokens,
-                             steer=specs[rows[0]], batch_size=batch_size, do_sample=do_sample)
+            texts = generate(
+                self.model,
+                self.tokenizer,
+                [prompts[i] for i in rows],
+                max_new_tokens=max_new_tokens,
+                steer=specs[rows[0]],
+                batch_size=batch_size,
+                do_sample=do_sample,
+            )
             for i, text in zip(rows, texts, strict=True):
                 replies[i] = text
         return replies  # type: ignore[return-value]
 
-    def capture(self, prompts: Sequence[Prompt], logits: bool = False, steer: SteeringSpec | None = None,
-                batch_size: int = 8, progress: bool = True) -> RoutingTrace:
+    def capture(
+        self,
+        prompts: Sequence[Prompt],
+        logits: bool = False,
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+    ) -> RoutingTrace:
         from moeguard.capture_run import record_prompts
 
-        return record_prompts(self.model, self.tokenizer, list(prompts), logits=logits, batch_size=batch_size,
-                              steer=steer, model_name=self.name, progress=progress)
+        return record_prompts(
+            self.model,
+            self.tokenizer,
+            list(prompts),
+            logits=logits,
+            batch_size=batch_size,
+            steer=steer,
+            model_name=self.name,
+            progress=progress,
+        )
 
-    def capture_pairs(self, pairs: Iterable[Pair | dict], steer: SteeringSpec | None = None, batch_size: int = 8,
-                      progress: bool = True, total: int | None = None) -> RoutingTrace:
+    def capture_pairs(
+        self,
+        pairs: Iterable[Pair | dict],
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+        total: int | None = None,
+    ) -> RoutingTrace:
         from moeguard.capture_run import record_pairs
 
-        return record_pairs(self.model, self.tokenizer, pairs, batch_size=batch_size, steer=steer,
-                            model_name=self.name, progress=progress, total=total)
+        return record_pairs(
+            self.model,
+            self.tokenizer,
+            pairs,
+            batch_size=batch_size,
+            steer=steer,
+            model_name=self.name,
+            progress=progress,
+            total=total,
+        )
 
-    def detect(self, pairs: Iterable[Pair | dict], bootstrap: int = 100, seed: int = 0, batch_size: int = 8,
-               progress: bool = False, total: int | None = None) -> DetectionResult:
+    def detect(
+        self,
+        pairs: Iterable[Pair | dict],
+        bootstrap: int = 100,
+        seed: int = 0,
+        batch_size: int = 8,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> DetectionResult:
         """Streaming detection (memory does not grow with the number of pairs)."""
         from moeguard.detect import detect_experts
 
-        return detect_experts(self.shape, self.tokenizer, pairs, batch_size=batch_size, bootstrap=bootstrap,
-                              seed=seed, model_name=self.name, progress=progress, total=total)
+        return detect_experts(
+            self.shape,
+            self.tokenizer,
+            pairs,
+            batch_size=batch_size,
+            bootstrap=bootstrap,
+            seed=seed,
+            model_name=self.name,
+            progress=progress,
+            total=total,
+        )
 
 
 class HfBackend(Backend):
@@ -91,5 +149,6 @@ class HfBackend(Backend):
 
     def _load(self, model_name: str) -> BackendModel:
         options: dict[str, Any] = self.options
-        return HfModel(model_name, trust_remote_code=bool(options.get("trust_remote_code", False)),
-                       dtype=options.get("dtype"))
+        return HfModel(
+            model_name, trust_remote_code=bool(options.get("trust_remote_code", False)), dtype=options.get("dtype")
+        )

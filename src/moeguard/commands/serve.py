@@ -36,8 +36,9 @@ def serve(
 
     require_vllm()
     named = parse_named_specs(spec or [])
-    argv = serve_command(model, steer=steer, specs=named, capture_dir=capture_dir, extra=ctx.args,
-                         trust_remote_code=trust_remote_code)
+    argv = serve_command(
+        model, steer=steer, specs=named, capture_dir=capture_dir, extra=ctx.args, trust_remote_code=trust_remote_code
+    )
     if dry_run:
         print(shlex.join(argv))
         return

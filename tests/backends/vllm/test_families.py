@@ -13,8 +13,17 @@ pytestmark = [*needs_vllm, pytest.mark.slow]
 
 PROMPTS = ["Count to five.", "How do I bake bread?", "Tell me a story about a cat.", "What is two plus two?"]
 #: Every family with a native vLLM model class and a moeguard adapter that runs on vLLM's CPU build.
-FAMILIES = ["olmoe", "qwen3_moe", "mixtral", "qwen2_moe", "deepseek_v3", "glm4_moe", "gpt_oss", "granitemoe",
-            "granitemoeshared"]
+FAMILIES = [
+    "olmoe",
+    "qwen3_moe",
+    "mixtral",
+    "qwen2_moe",
+    "deepseek_v3",
+    "glm4_moe",
+    "gpt_oss",
+    "granitemoe",
+    "granitemoeshared",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +38,11 @@ def backends():
 
 def specs(layers):
     first, last = layers[0], layers[-1]
-    return [None, SteeringSpec(activate=[(first, 3)], deactivate=[(last, 0), (last, 1)]),
-            SteeringSpec(activate=[(last, 5)], deactivate=[(first, 2)], mode="soft", alpha=2.0)]
+    return [
+        None,
+        SteeringSpec(activate=[(first, 3)], deactivate=[(last, 0), (last, 1)]),
+        SteeringSpec(activate=[(last, 5)], deactivate=[(first, 2)], mode="soft", alpha=2.0),
+    ]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -51,6 +63,6 @@ def test_family_matches_hf(family, backends, tmp_path):
         else:
             assert bool(same.all())
             order_got, order_want = got.indices.argsort(-1), want.indices.argsort(-1)
-            torch.testing.assert_close(got.weights.gather(-1, order_got), want.weights.float().gather(-1, order_want),
-                                       rtol=1e-4, atol=1e-5)
-
+            torch.testing.assert_close(
+                got.weights.gather(-1, order_got), want.weights.float().gather(-1, order_want), rtol=1e-4, atol=1e-5
+            )

@@ -39,8 +39,13 @@ class FakeSoftmaxRouter:
 
 def hooked(router, adapter, layers=(0,), static=False):
     view = RouterView(router)
-    shape = MoEShape(adapter=adapter, routers={layer: view for layer in layers}, num_experts=E, top_k=K,
-                     num_decoder_layers=max(layers) + 1)
+    shape = MoEShape(
+        adapter=adapter,
+        routers={layer: view for layer in layers},
+        num_experts=E,
+        top_k=K,
+        num_decoder_layers=max(layers) + 1,
+    )
     state = SteeringState(shape, max_tokens=128, max_slots=8, device=torch.device("cpu"), static_graph=static)
     hook = RouterHook(router, layers[0], 0, state, adapter, view)
     return state, hook
@@ -69,12 +74,14 @@ def test_steered_rows_are_the_adapters_edit_and_unsteered_rows_stay_vllms(static
     assert router._compute_routing is hook
     plain_w, plain_i = original(None, logits, None)
     rows = {name: slice(int(starts[i]), int(starts[i + 1])) for i, name in enumerate(("hard", "none", "soft"))}
-    assert torch.equal(weights[rows["none"]], plain_w[rows["none"]]) and torch.equal(ids[rows["none"]],
-                                                                                     plain_i[rows["none"]])
+    assert torch.equal(weights[rows["none"]], plain_w[rows["none"]]) and torch.equal(
+        ids[rows["none"]], plain_i[rows["none"]]
+    )
     hf_router = SimpleNamespace(top_k=K, num_experts=E, norm_topk_prob=False)  # the transformers router's names
     for name, spec in (("hard", hard), ("soft", soft)):
-        want_w, want_i = SoftmaxTopKAdapter().edited_route(hf_router, logits[rows[name]], None,
-                                                           spec.edits(state.shape)[0])
+        want_w, want_i = SoftmaxTopKAdapter().edited_route(
+            hf_router, logits[rows[name]], None, spec.edits(state.shape)[0]
+        )
         assert torch.equal(ids[rows[name]].long(), want_i) and torch.equal(weights[rows[name]], want_w)
     assert (ids[rows["hard"]] == 6).any(-1).all()
     assert not torch.isin(ids[rows["hard"]], torch.tensor([0, 1, 2], dtype=torch.int32)).any()
@@ -102,8 +109,9 @@ def test_check_routing_refuses_a_router_that_ignores_the_models_option():
         norm_topk_prob = True
 
     with pytest.raises(MoeguardError, match="routes decoder layer 3 differently"):
-        check_routing(router._compute_routing, SoftmaxTopKAdapter(), Lying(router), 16, torch.float32,
-                      torch.device("cpu"), 3)
+        check_routing(
+            router._compute_routing, SoftmaxTopKAdapter(), Lying(router), 16, torch.float32, torch.device("cpu"), 3
+        )
 
 
 def test_unsteerable_routers_are_refused_in_one_line():
@@ -123,8 +131,15 @@ def cpu_router(**kwargs):
 
 
 def hf_deepseek_router(bias):
-    return SimpleNamespace(top_k=K, num_experts=E, num_group=4, topk_group=2, norm_topk_prob=True,
-                           routed_scaling_factor=2.5, e_score_correction_bias=bias)
+    return SimpleNamespace(
+        top_k=K,
+        num_experts=E,
+        num_group=4,
+        topk_group=2,
+        norm_topk_prob=True,
+        routed_scaling_factor=2.5,
+        e_score_correction_bias=bias,
+    )
 
 
 SPECS = {
@@ -142,8 +157,15 @@ SPECS = {
 def test_vllm_grouped_sigmoid_routing_under_steering_equals_the_hf_deepseek_adapter(static):
     torch.manual_seed(3)
     bias = torch.rand(E) * 0.1
-    router = cpu_router(use_grouped_topk=True, num_expert_group=4, topk_group=2, renormalize=True,
-                        scoring_func="sigmoid", routed_scaling_factor=2.5, e_score_correction_bias=bias)
+    router = cpu_router(
+        use_grouped_topk=True,
+        num_expert_group=4,
+        topk_group=2,
+        renormalize=True,
+        scoring_func="sigmoid",
+        routed_scaling_factor=2.5,
+        e_score_correction_bias=bias,
+    )
     state, _ = hooked(router, DeepseekV3Adapter(), static=static)
     names = list(SPECS)
     step(state, [SPECS[n] for n in names] + [None], [N] * (len(names) + 1))
@@ -157,8 +179,7 @@ def test_vllm_grouped_sigmoid_routing_under_steering_equals_the_hf_deepseek_adap
         got_i, order = ids[rows].long().sort(-1)
         want_sorted, want_order = want_i.sort(-1)
         assert torch.equal(got_i, want_sorted), name
-        torch.testing.assert_close(weights[rows].gather(1, order), want_w.gather(1, want_order), rtol=1e-5,
-                                   atol=1e-6)
+        torch.testing.assert_close(weights[rows].gather(1, order), want_w.gather(1, want_order), rtol=1e-5, atol=1e-6)
     hard_rows = slice(0, N)
     assert (ids[hard_rows] == 7).any(-1).all()  # activation forces the weak group in
     short = slice(2 * N, 3 * N)
@@ -171,16 +192,18 @@ def test_vllm_grouped_sigmoid_routing_under_steering_equals_the_hf_deepseek_adap
 def test_vllm_softmax_routing_under_steering_equals_the_hf_adapter(renormalize):
     torch.manual_seed(4)
     router = cpu_router(renormalize=renormalize)
-    check_routing(router._compute_routing, SoftmaxTopKAdapter(), RouterView(router), 16, torch.float32,
-                  torch.device("cpu"), 0)
+    check_routing(
+        router._compute_routing, SoftmaxTopKAdapter(), RouterView(router), 16, torch.float32, torch.device("cpu"), 0
+    )
     state, _ = hooked(router, SoftmaxTopKAdapter())
     spec = SteeringSpec(activate=[(0, 3), (0, 4)], deactivate=[(0, 0)])
     step(state, [spec, None], [N, N])
     logits = torch.randn(2 * N, E)
     plain_w, plain_i = router._compute_routing.original(None, logits, None)
     weights, ids = router._compute_routing(None, logits, None)
-    want_w, want_i = SoftmaxTopKAdapter().edited_route(SimpleNamespace(top_k=K, norm_topk_prob=renormalize),
-                                                       logits[:N], None, spec.edits(state.shape)[0])
+    want_w, want_i = SoftmaxTopKAdapter().edited_route(
+        SimpleNamespace(top_k=K, norm_topk_prob=renormalize), logits[:N], None, spec.edits(state.shape)[0]
+    )
     assert torch.equal(ids[:N].long().sort(-1)[0], want_i.sort(-1)[0])
     assert torch.equal(ids[N:], plain_i[N:]) and torch.equal(weights[N:], plain_w[N:])
     assert {3, 4} == {int(e) for e in ids[:N].flatten()}

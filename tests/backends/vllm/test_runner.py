@@ -32,8 +32,16 @@ def test_graph_safe_steering_follows_the_engine_and_python_branches_are_refused_
 
 
 def test_served_shape_uses_the_hf_adapter_of_the_model_type():
-    params = dict(top_k=2, num_experts=8, norm_topk_prob=True, num_group=4, topk_group=2, routed_scaling_factor=1.0,
-                  router_jitter_noise=0.0, training=False)
+    params = dict(
+        top_k=2,
+        num_experts=8,
+        norm_topk_prob=True,
+        num_group=4,
+        topk_group=2,
+        routed_scaling_factor=1.0,
+        router_jitter_noise=0.0,
+        training=False,
+    )
     config = SimpleNamespace(model_type="deepseek_v3", num_hidden_layers=3, n_shared_experts=1)
     shape = served_shape({1: RouterParams(**params), 2: RouterParams(**params)}, config)
     assert shape.family.startswith("sigmoid-group") and shape.layers == [1, 2] and shape.shared_experts == 1

@@ -24,12 +24,20 @@ def specs(tmp_path):
 def test_serve_command_switches_the_backend_on_with_the_specs(specs, tmp_path, monkeypatch):
     monkeypatch.setenv("MOEGUARD_CACHE_DIR", str(tmp_path / "cache"))
     unsafe, safe = specs
-    argv = serve_command("builtin:organism", steer=safe, specs=parse_named_specs([f"unsafe={unsafe}"]),
-                         capture_dir=tmp_path / "cap", extra=["--port", "8123", "--tensor-parallel-size", "2"])
+    argv = serve_command(
+        "builtin:organism",
+        steer=safe,
+        specs=parse_named_specs([f"unsafe={unsafe}"]),
+        capture_dir=tmp_path / "cap",
+        extra=["--port", "8123", "--tensor-parallel-size", "2"],
+    )
     assert argv[1:3] == ["-m", SERVER_MODULE]
     config = json.loads(argv[argv.index("--additional-config") + 1])["moeguard"]
-    assert config == {"default_spec": str(safe.resolve()), "specs": {"unsafe": str(unsafe.resolve())},
-                      "capture_dir": str((tmp_path / "cap").resolve())}
+    assert config == {
+        "default_spec": str(safe.resolve()),
+        "specs": {"unsafe": str(unsafe.resolve())},
+        "capture_dir": str((tmp_path / "cap").resolve()),
+    }
     assert argv[argv.index("--served-model-name") + 1] == "builtin:organism"
     assert argv[argv.index("--dtype") + 1] == "float32"  # the checkpoint's, as transformers loads it
     assert argv[argv.index("--logits-processors") + 1] == "moeguard.backends.vllm.admission:SpecAdmission"
@@ -82,12 +90,31 @@ def test_the_server_steers_each_request_with_its_spec(specs, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
-    command = ["moeguard", "serve", "builtin:organism", "--steer", str(safe_file), "--spec", f"unsafe={unsafe_file}",
-               "--capture-dir", str(tmp_path / "cap"), "--port", str(port), "--host", "127.0.0.1",
-               "--enforce-eager", "--max-model-len", "256"]
-    server = subprocess.Popen([os.path.join(os.path.dirname(os.sys.executable), command[0]), *command[1:]], env=env,
-                              stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    command = [
+        "moeguard",
+        "serve",
+        "builtin:organism",
+        "--steer",
+        str(safe_file),
+        "--spec",
+        f"unsafe={unsafe_file}",
+        "--capture-dir",
+        str(tmp_path / "cap"),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--enforce-eager",
+        "--max-model-len",
+        "256",
+    ]
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(os.sys.executable), command[0]), *command[1:]],
+        env=env,
+        stdout=open(tmp_path / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 600
         while True:
@@ -105,10 +132,19 @@ def test_the_server_steers_each_request_with_its_spec(specs, tmp_path):
         ids = encode_texts(hf.tokenizer, [format_prompt(hf.tokenizer, p) for p in prompts])
 
         def complete(xargs):
-            body = {"model": "builtin:organism", "prompt": ids, "max_tokens": 32, "temperature": 0.0,
-                    "skip_special_tokens": True, "vllm_xargs": xargs}
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", json.dumps(body).encode(),
-                                             {"Content-Type": "application/json"})
+            body = {
+                "model": "builtin:organism",
+                "prompt": ids,
+                "max_tokens": 32,
+                "temperature": 0.0,
+                "skip_special_tokens": True,
+                "vllm_xargs": xargs,
+            }
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/completions",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=300) as reply:
                 choices = sorted(json.loads(reply.read())["choices"], key=lambda c: c["index"])
             return [c["text"].strip() for c in choices]

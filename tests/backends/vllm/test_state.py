@@ -29,13 +29,13 @@ E, K = 8, 2
 
 def shape(layers=(0, 2, 3)) -> MoEShape:
     routers = {layer: SimpleNamespace(top_k=K, num_experts=E) for layer in layers}
-    return MoEShape(adapter=SoftmaxTopKAdapter(), routers=routers, num_experts=E, top_k=K, num_decoder_layers=4,
-                    model_type="olmoe")
+    return MoEShape(
+        adapter=SoftmaxTopKAdapter(), routers=routers, num_experts=E, top_k=K, num_decoder_layers=4, model_type="olmoe"
+    )
 
 
 def state(**kwargs) -> SteeringState:
-    return SteeringState(shape(), max_tokens=32, max_slots=4, device=torch.device("cpu"), static_graph=False,
-                         **kwargs)
+    return SteeringState(shape(), max_tokens=32, max_slots=4, device=torch.device("cpu"), static_graph=False, **kwargs)
 
 
 HARD = SteeringSpec(activate=[(2, 5)], deactivate=[(0, 1), (0, 2)])

@@ -107,8 +107,10 @@ def vllm_model_path(name: str) -> str:
     if not Path(path).is_dir():
         return path  # a hub id: vLLM resolves it
     if is_adapter_folder(path):
-        raise MoeguardError(f"{name} is a LoRA adapter folder; the vLLM backend serves full checkpoints only "
-                            "(merge the adapter, e.g. with peft's merge_and_unload, and save the model)")
+        raise MoeguardError(
+            f"{name} is a LoRA adapter folder; the vLLM backend serves full checkpoints only "
+            "(merge the adapter, e.g. with peft's merge_and_unload, and save the model)"
+        )
     folder = Path(path)
     if not needs_untied_copy(folder):
         return path

@@ -65,8 +65,9 @@ def engine_args_from_env() -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise MoeguardError(f"${ENGINE_ARGS_ENV} is not valid JSON ({err.msg}); give an object, e.g. "
-                            '\'{"tensor_parallel_size": 2}\'') from None
+        raise MoeguardError(
+            f"${ENGINE_ARGS_ENV} is not valid JSON ({err.msg}); give an object, e.g. '{{\"tensor_parallel_size\": 2}}'"
+        ) from None
     if not isinstance(value, dict):
         raise MoeguardError(f"${ENGINE_ARGS_ENV} must be a JSON object of vllm.LLM arguments")
     return value
@@ -88,11 +89,15 @@ def client_shape(info: dict) -> MoEShape:
     from moeguard.backends.vllm.router import RouterParams
     from moeguard.routing.shape import MoEShape
 
-    return MoEShape(adapter=adapter_for_model_type(info["model_type"]),
-                    routers={int(layer): RouterParams(**p) for layer, p in info["routers"].items()},
-                    num_experts=int(info["num_experts"]), top_k=int(info["top_k"]),
-                    num_decoder_layers=int(info["num_decoder_layers"]),
-                    shared_experts=int(info.get("shared_experts", 0)), model_type=info["model_type"])
+    return MoEShape(
+        adapter=adapter_for_model_type(info["model_type"]),
+        routers={int(layer): RouterParams(**p) for layer, p in info["routers"].items()},
+        num_experts=int(info["num_experts"]),
+        top_k=int(info["top_k"]),
+        num_decoder_layers=int(info["num_decoder_layers"]),
+        shared_experts=int(info.get("shared_experts", 0)),
+        model_type=info["model_type"],
+    )
 
 
 class VllmModel(BackendModel):
@@ -100,8 +105,7 @@ class VllmModel(BackendModel):
 
     backend = "vllm"
 
-    def __init__(self, name: str, trust_remote_code: bool = False, capture_logits: bool = False,
-                 **engine_args: Any):
+    def __init__(self, name: str, trust_remote_code: bool = False, capture_logits: bool = False, **engine_args: Any):
         from moeguard.backends.vllm.checkpoint import checkpoint_dtype, vllm_model_path
         from moeguard.models import load_tokenizer
 
@@ -109,8 +113,12 @@ class VllmModel(BackendModel):
         self.name = name
         self.path = vllm_model_path(name)
         self.tokenizer = load_tokenizer(self.path, name, trust_remote_code)
-        args = {**DEFAULT_ENGINE_ARGS, "dtype": checkpoint_dtype(self.path) or "auto", **engine_args_from_env(),
-                **engine_args}
+        args = {
+            **DEFAULT_ENGINE_ARGS,
+            "dtype": checkpoint_dtype(self.path) or "auto",
+            **engine_args_from_env(),
+            **engine_args,
+        }
         moeguard_config = {**dict(args.pop("moeguard", None) or {})}
         if capture_logits:
             moeguard_config["capture_logits"] = True
@@ -120,8 +128,13 @@ class VllmModel(BackendModel):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         set_threads = torch.set_num_threads  # vLLM's CPU worker replaces it process-wide; put it back
         try:
-            self.llm = vllm.LLM(model=self.path, tokenizer=self.path, trust_remote_code=trust_remote_code,
-                                additional_config=additional, **args)
+            self.llm = vllm.LLM(
+                model=self.path,
+                tokenizer=self.path,
+                trust_remote_code=trust_remote_code,
+                additional_config=additional,
+                **args,
+            )
         except Exception as err:
             cause = _moeguard_cause(err)
             if cause is not None:
@@ -153,16 +166,26 @@ class VllmModel(BackendModel):
             return params
         return SamplingParams(temperature=0.0, max_tokens=max_tokens, detokenize=False, extra_args=extra or None)
 
-    def run(self, sequences: Sequence[Sequence[int]], specs: Sequence[SteeringSpec | None], max_tokens: int,
-            capture: bool = False, do_sample: bool = False, seed: int = 0):
+    def run(
+        self,
+        sequences: Sequence[Sequence[int]],
+        specs: Sequence[SteeringSpec | None],
+        max_tokens: int,
+        capture: bool = False,
+        do_sample: bool = False,
+        seed: int = 0,
+    ):
         """Submit token-id prompts (one spec each); returns vLLM's outputs and, with ``capture``, each
         request's routing ``{indices, weights[, logits]}`` ``[moe_layers, T, ...]``."""
         prefix = uuid.uuid4().hex[:12]
         tags = [f"mg-{prefix}-{i}" for i in range(len(sequences))] if capture else [None] * len(sequences)
-        params = [self._params(max_tokens, spec, tag, do_sample, seed + i)
-                  for i, (spec, tag) in enumerate(zip(specs, tags, strict=True))]
-        outputs = self.llm.generate([prompt_input(s, spec) for s, spec in zip(sequences, specs, strict=True)],
-                                    params, use_tqdm=False)
+        params = [
+            self._params(max_tokens, spec, tag, do_sample, seed + i)
+            for i, (spec, tag) in enumerate(zip(specs, tags, strict=True))
+        ]
+        outputs = self.llm.generate(
+            [prompt_input(s, spec) for s, spec in zip(sequences, specs, strict=True)], params, use_tqdm=False
+        )
         traces = None
         if capture:
             found = self.rpc("pop_traces", tags)
@@ -175,9 +198,15 @@ class VllmModel(BackendModel):
         return max(int(batch_size), self.max_num_seqs)
 
     # ------------------------------------------------------------------ the backend interface
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int = 64,
-                 steer: SteeringSpec | Sequence[SteeringSpec | None] | None = None, batch_size: int = 16,
-                 do_sample: bool = False, seed: int = 0) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        max_new_tokens: int = 64,
+        steer: SteeringSpec | Sequence[SteeringSpec | None] | None = None,
+        batch_size: int = 16,
+        do_sample: bool = False,
+        seed: int = 0,
+    ) -> list[str]:
         from moeguard.chat import encode_texts, format_prompt
 
         specs = self.validate(steer, len(prompts))
@@ -185,22 +214,35 @@ class VllmModel(BackendModel):
         replies: list[str] = []
         chunk = self._chunk(batch_size)
         for start in range(0, len(sequences), chunk):
-            outputs, _ = self.run(sequences[start : start + chunk], specs[start : start + chunk], max_new_tokens,
-                                  do_sample=do_sample, seed=seed + start)
-            replies += [self.tokenizer.decode(list(o.outputs[0].token_ids), skip_special_tokens=True).strip()
-                        for o in outputs]
+            outputs, _ = self.run(
+                sequences[start : start + chunk],
+                specs[start : start + chunk],
+                max_new_tokens,
+                do_sample=do_sample,
+                seed=seed + start,
+            )
+            replies += [
+                self.tokenizer.decode(list(o.outputs[0].token_ids), skip_special_tokens=True).strip() for o in outputs
+            ]
         return replies
 
-    def capture(self, prompts: Sequence[Prompt], logits: bool = False, steer: SteeringSpec | None = None,
-                batch_size: int = 8, progress: bool = True) -> RoutingTrace:
+    def capture(
+        self,
+        prompts: Sequence[Prompt],
+        logits: bool = False,
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+    ) -> RoutingTrace:
         from moeguard.backends.vllm.state import request_trace
         from moeguard.capture_run import prompts_meta
         from moeguard.chat import encode_prompts
         from moeguard.routing.trace import RoutingTrace, trace_with_sequences
 
         if logits and not self.capture_logits:
-            raise MoeguardError("this vLLM engine keeps no router logits; load it with "
-                                "get_backend('vllm', capture_logits=True)")
+            raise MoeguardError(
+                "this vLLM engine keeps no router logits; load it with get_backend('vllm', capture_logits=True)"
+            )
         self.validate(steer)
         sequences = encode_prompts(self.tokenizer, list(prompts))
         samples = []
@@ -219,8 +261,14 @@ class VllmModel(BackendModel):
         trace.meta = prompts_meta(self.shape, self.name, steer, sequences, backend="vllm")
         return trace
 
-    def capture_pairs(self, pairs: Iterable[Pair | dict], steer: SteeringSpec | None = None, batch_size: int = 8,
-                      progress: bool = True, total: int | None = None) -> RoutingTrace:
+    def capture_pairs(
+        self,
+        pairs: Iterable[Pair | dict],
+        steer: SteeringSpec | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+        total: int | None = None,
+    ) -> RoutingTrace:
         from moeguard.capture_run import pair_labels, pairs_meta
         from moeguard.pair_routing import encoded_pair_batches
         from moeguard.routing.trace import RoutingTrace
@@ -229,8 +277,7 @@ class VllmModel(BackendModel):
         digest = hashlib.sha256()
         chunks = []
         with _progress(progress, "capturing pair routing (vLLM)", total) as advance:
-            for pair_ids, side, encoded in encoded_pair_batches(self.tokenizer, pairs, self._chunk(batch_size),
-                                                                digest):
+            for pair_ids, side, encoded in encoded_pair_batches(self.tokenizer, pairs, self._chunk(batch_size), digest):
                 sequences = [e.input_ids for e in encoded]
                 _, traces = self.run(sequences, [steer] * len(sequences), max_tokens=1, capture=True)
                 chunks.append(span_trace(self.shape, encoded, traces, pair_labels(pair_ids, side)))
@@ -278,9 +325,16 @@ def span_trace(shape: MoEShape, encoded, traces, labels) -> RoutingTrace:
         input_ids.append(torch.tensor(e.input_ids, dtype=torch.long)[rows])
         positions.append(rows)
         lengths.append(len(rows))
-    return RoutingTrace(indices=torch.cat(indices), lengths=torch.tensor(lengths), layers=list(shape.layers),
-                        num_experts=shape.num_experts, weights=torch.cat(weights), input_ids=torch.cat(input_ids),
-                        positions=torch.cat(positions), labels=labels)
+    return RoutingTrace(
+        indices=torch.cat(indices),
+        lengths=torch.tensor(lengths),
+        layers=list(shape.layers),
+        num_experts=shape.num_experts,
+        weights=torch.cat(weights),
+        input_ids=torch.cat(input_ids),
+        positions=torch.cat(positions),
+        labels=labels,
+    )
 
 
 class _progress:

@@ -74,10 +74,16 @@ class RouterView:
 
     def params(self) -> dict:
         """Plain-data routing parameters (what a client needs to validate specs)."""
-        return {"top_k": self.top_k, "num_experts": self.num_experts, "norm_topk_prob": self.norm_topk_prob,
-                "num_group": self.num_group, "topk_group": self.topk_group,
-                "routed_scaling_factor": self.routed_scaling_factor,
-                "router_jitter_noise": self.router_jitter_noise, "training": False}
+        return {
+            "top_k": self.top_k,
+            "num_experts": self.num_experts,
+            "norm_topk_prob": self.norm_topk_prob,
+            "num_group": self.num_group,
+            "topk_group": self.topk_group,
+            "routed_scaling_factor": self.routed_scaling_factor,
+            "router_jitter_noise": self.router_jitter_noise,
+            "training": False,
+        }
 
 
 class RouterParams:
@@ -95,20 +101,29 @@ def router_params(router) -> dict:
     transformers router module (attribute names as the adapters read them)."""
     if hasattr(router, "params"):
         return router.params()
-    return {"top_k": int(router.top_k), "num_experts": int(getattr(router, "num_experts", 0) or 0),
-            "norm_topk_prob": bool(getattr(router, "norm_topk_prob", True)),
-            "num_group": int(getattr(router, "num_group", 1) or 1), "topk_group": int(getattr(router, "topk_group", 1)
-                                                                                        or 1),
-            "routed_scaling_factor": float(getattr(router, "routed_scaling_factor", 1.0) or 1.0),
-            "router_jitter_noise": float(getattr(router, "router_jitter_noise", 0.0) or 0.0), "training": False}
+    return {
+        "top_k": int(router.top_k),
+        "num_experts": int(getattr(router, "num_experts", 0) or 0),
+        "norm_topk_prob": bool(getattr(router, "norm_topk_prob", True)),
+        "num_group": int(getattr(router, "num_group", 1) or 1),
+        "topk_group": int(getattr(router, "topk_group", 1) or 1),
+        "routed_scaling_factor": float(getattr(router, "routed_scaling_factor", 1.0) or 1.0),
+        "router_jitter_noise": float(getattr(router, "router_jitter_noise", 0.0) or 0.0),
+        "training": False,
+    }
 
 
 def shape_info(shape) -> dict:
     """A :class:`~moeguard.routing.MoEShape` as plain data (what crosses process boundaries; read back with
     :func:`moeguard.backends.vllm.engine.client_shape`)."""
-    return {"model_type": shape.model_type, "num_decoder_layers": shape.num_decoder_layers,
-            "num_experts": shape.num_experts, "top_k": shape.top_k, "shared_experts": shape.shared_experts,
-            "routers": {str(layer): router_params(router) for layer, router in shape.routers.items()}}
+    return {
+        "model_type": shape.model_type,
+        "num_decoder_layers": shape.num_decoder_layers,
+        "num_experts": shape.num_experts,
+        "top_k": shape.top_k,
+        "shared_experts": shape.shared_experts,
+        "routers": {str(layer): router_params(router) for layer, router in shape.routers.items()},
+    }
 
 
 def refuse_unsteerable(router) -> None:
@@ -129,8 +144,16 @@ def _sorted(weights: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, tor
     return weights.float().gather(1, order), ids.long().gather(1, order)
 
 
-def check_routing(original: Callable, adapter: RoutingAdapter, view: RouterView, hidden_size: int,
-                  dtype: torch.dtype, device: torch.device, layer: int, tokens: int = 64) -> None:
+def check_routing(
+    original: Callable,
+    adapter: RoutingAdapter,
+    view: RouterView,
+    hidden_size: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    layer: int,
+    tokens: int = 64,
+) -> None:
     """vLLM's routing of random logits must select the adapter's experts with its weights (rtol 1e-3)."""
     generator = torch.Generator().manual_seed(layer)
     logits = (torch.randn(tokens, view.num_experts, generator=generator) * 2).to(device)
@@ -149,8 +172,9 @@ def check_routing(original: Callable, adapter: RoutingAdapter, view: RouterView,
 class RouterHook:
     """The installed wrapper of one router; ``remove()`` restores vLLM's own ``_compute_routing``."""
 
-    def __init__(self, router, layer: int, row: int, state, adapter: RoutingAdapter, view: RouterView,
-                 output_scale: float = 1.0):
+    def __init__(
+        self, router, layer: int, row: int, state, adapter: RoutingAdapter, view: RouterView, output_scale: float = 1.0
+    ):
         refuse_unsteerable(router)
         #: ``routed_scaling_factor`` vLLM applies to the experts' output instead of the weights (DeepSeek-V3,
         #: GLM-4.5 MoE); captured weights include it, as on the HF path.
@@ -184,8 +208,9 @@ class RouterHook:
     def _steer(self, hidden_states, logits, weights, ids):
         state, row = self.state, self.row
         slots = state.token_slot[: logits.shape[0]]
-        edit = ExpertEdit(state.activate[slots, row], state.deactivate[slots, row], state.shift[slots, row],
-                          drop_empty=False)
+        edit = ExpertEdit(
+            state.activate[slots, row], state.deactivate[slots, row], state.shift[slots, row], drop_empty=False
+        )
         new_weights, new_ids = self.adapter.edited_route(self.view, logits, hidden_states, edit)
         steered = state.steers[slots, row].unsqueeze(-1)
         weights = torch.where(steered, new_weights.to(weights.dtype), weights)

@@ -99,9 +99,15 @@ def served_shape(routers: dict[int, RouterView], hf_config) -> MoEShape:
     if len(sizes) != 1:
         raise MoeguardError(f"MoE layers disagree on (experts, top_k): {sorted(sizes)}; not supported")
     ((experts, top_k),) = sizes
-    return MoEShape(adapter=adapter, routers=dict(routers), num_experts=experts, top_k=top_k,
-                    num_decoder_layers=int(hf_config.num_hidden_layers), shared_experts=_shared_experts(hf_config),
-                    model_type=model_type)
+    return MoEShape(
+        adapter=adapter,
+        routers=dict(routers),
+        num_experts=experts,
+        top_k=top_k,
+        num_decoder_layers=int(hf_config.num_hidden_layers),
+        shared_experts=_shared_experts(hf_config),
+        model_type=model_type,
+    )
 
 
 def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
@@ -126,8 +132,15 @@ def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
     device = next(model.parameters()).device
     if config.get("check_routing", True):
         for layer, runner in sorted(runners.items()):
-            check_routing(runner.router._compute_routing, shape.adapter, views[layer], int(hf_config.hidden_size),
-                          vllm_config.model_config.dtype, device, layer)
+            check_routing(
+                runner.router._compute_routing,
+                shape.adapter,
+                views[layer],
+                int(hf_config.hidden_size),
+                vllm_config.model_config.dtype,
+                device,
+                layer,
+            )
     named = {name: SteeringSpec.load(path) for name, path in (config.get("specs") or {}).items()}
     if config.get("default_spec"):
         named[DEFAULT_SPEC] = SteeringSpec.load(config["default_spec"])
@@ -142,11 +155,24 @@ def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
         capture_dir=config.get("capture_dir"),
         capture_logits=bool(config.get("capture_logits", False)),
     )
-    state.hooks = [RouterHook(runners[layer].router, layer, shape.layer_position(layer), state, shape.adapter,
-                              views[layer], output_scale=float(getattr(runners[layer], "routed_scaling_factor", 1.0)))
-                   for layer in shape.layers]
-    logger.info("moeguard: steering hooks on %d MoE layers (%s), graph-safe: %s", len(state.hooks), shape.family,
-                state.static_graph)
+    state.hooks = [
+        RouterHook(
+            runners[layer].router,
+            layer,
+            shape.layer_position(layer),
+            state,
+            shape.adapter,
+            views[layer],
+            output_scale=float(getattr(runners[layer], "routed_scaling_factor", 1.0)),
+        )
+        for layer in shape.layers
+    ]
+    logger.info(
+        "moeguard: steering hooks on %d MoE layers (%s), graph-safe: %s",
+        len(state.hooks),
+        shape.family,
+        state.static_graph,
+    )
     return state
 
 
@@ -154,8 +180,9 @@ def install(model: torch.nn.Module, vllm_config, config: dict) -> SteeringState:
 def rpc(state: SteeringState | None, op: str, *args):
     """One client call on the worker's state: ``shape``, ``pop_traces(tags)``, ``stats``."""
     if state is None:
-        raise MoeguardError("this vLLM engine runs without the moeguard backend; build it with "
-                            "additional_config={'moeguard': {}}")
+        raise MoeguardError(
+            "this vLLM engine runs without the moeguard backend; build it with additional_config={'moeguard': {}}"
+        )
     if op == "shape":
         return {**shape_info(state.shape), "static_graph": state.static_graph}
     if op == "pop_traces":
@@ -195,10 +222,16 @@ def _model_forward(original):
             return original(self, *args, **kwargs)
         batch = self.input_batch
         num_reqs = batch.num_reqs
-        live = {rid: (req.sampling_params.extra_args if req.sampling_params is not None else None)
-                for rid, req in self.requests.items()}
-        state.begin_step(list(batch.req_ids[:num_reqs]), self.query_start_loc.np[: num_reqs + 1].copy(),
-                         batch.num_computed_tokens_cpu[:num_reqs].copy(), live)
+        live = {
+            rid: (req.sampling_params.extra_args if req.sampling_params is not None else None)
+            for rid, req in self.requests.items()
+        }
+        state.begin_step(
+            list(batch.req_ids[:num_reqs]),
+            self.query_start_loc.np[: num_reqs + 1].copy(),
+            batch.num_computed_tokens_cpu[:num_reqs].copy(),
+            live,
+        )
         output = original(self, *args, **kwargs)
         state.end_step()
         return output

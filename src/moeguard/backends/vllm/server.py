@@ -89,8 +89,15 @@ def serve_command(
         config["specs"] = {name: str(Path(file).resolve()) for name, file in specs.items()}
     if capture_dir is not None:
         config["capture_dir"] = str(Path(capture_dir).resolve())
-    argv = [sys.executable, "-m", SERVER_MODULE, "--model", path,
-            "--additional-config", json.dumps({"moeguard": config})]
+    argv = [
+        sys.executable,
+        "-m",
+        SERVER_MODULE,
+        "--model",
+        path,
+        "--additional-config",
+        json.dumps({"moeguard": config}),
+    ]
     if not any(arg.startswith("--served-model-name") for arg in extra):
         argv += ["--served-model-name", model]
     if not any(arg.startswith("--dtype") for arg in extra):
@@ -109,5 +116,7 @@ def serve_environment(model: str, specs: Mapping[str, Path] | None = None, trust
     from moeguard.backends.vllm.router import shape_info
 
     shape = config_shape(vllm_model_path(model), trust_remote_code)
-    return {SHAPE_ENV: json.dumps(shape_info(shape)),
-            SPECS_ENV: json.dumps({name: str(Path(file).resolve()) for name, file in (specs or {}).items()})}
+    return {
+        SHAPE_ENV: json.dumps(shape_info(shape)),
+        SPECS_ENV: json.dumps({name: str(Path(file).resolve()) for name, file in (specs or {}).items()}),
+    }

@@ -132,8 +132,9 @@ class SteeringState:
         self._token_slot_host = np.zeros(max_tokens, dtype=np.int64)
         self.ids = torch.zeros(layers, max_tokens, k, dtype=torch.int32, device=device)
         self.weights = torch.zeros(layers, max_tokens, k, dtype=torch.float32, device=device)
-        self.logits = (torch.zeros(layers, max_tokens, experts, dtype=torch.float32, device=device)
-                       if capture_logits else None)
+        self.logits = (
+            torch.zeros(layers, max_tokens, experts, dtype=torch.float32, device=device) if capture_logits else None
+        )
         self.active = False  # any steered token in the current step (eager fast path only)
         self.capturing = False
         self._slot_of: dict[str, int] = {}
@@ -247,8 +248,12 @@ class SteeringState:
         ids, weights = self.ids.cpu(), self.weights.cpu()
         logits = self.logits.cpu() if self.logits is not None else None
         for tag, start, end, first in self._step:
-            chunk = (first, ids[:, start:end].clone(), weights[:, start:end].clone(),
-                     logits[:, start:end].clone() if logits is not None else None)
+            chunk = (
+                first,
+                ids[:, start:end].clone(),
+                weights[:, start:end].clone(),
+                logits[:, start:end].clone() if logits is not None else None,
+            )
             self.traces.setdefault(tag, RequestTrace()).chunks.append(chunk)
         self._step = []
         self.capturing = False
@@ -281,8 +286,9 @@ class SteeringState:
 _SAFE_TAG = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-def request_trace(tensors: Mapping[str, torch.Tensor], shape: MoEShape, tokens: Sequence[int] | None = None,
-                  meta: dict | None = None):
+def request_trace(
+    tensors: Mapping[str, torch.Tensor], shape: MoEShape, tokens: Sequence[int] | None = None, meta: dict | None = None
+):
     """One request's routing (``[moe_layers, T, ...]`` tensors) as a one-sample
     :class:`~moeguard.routing.RoutingTrace`; ``tokens`` are the ids that were run (prompt + generated)."""
     from moeguard.routing.trace import RoutingTrace
@@ -292,21 +298,37 @@ def request_trace(tensors: Mapping[str, torch.Tensor], shape: MoEShape, tokens: 
     ids = torch.tensor(list(tokens)[:n], dtype=torch.long) if tokens is not None else None
     logits = tensors.get("logits")
     return RoutingTrace(
-        indices=indices, lengths=torch.tensor([n]), layers=list(shape.layers), num_experts=shape.num_experts,
+        indices=indices,
+        lengths=torch.tensor([n]),
+        layers=list(shape.layers),
+        num_experts=shape.num_experts,
         weights=tensors["weights"].permute(1, 0, 2).contiguous(),
         logits=logits.permute(1, 0, 2).contiguous() if logits is not None else None,
         input_ids=ids if ids is not None and len(ids) == n else None,
-        positions=torch.arange(n), meta=dict(meta or {}),
+        positions=torch.arange(n),
+        meta=dict(meta or {}),
     )
 
 
-def write_trace(folder: Path, tag: str, tensors: Mapping[str, torch.Tensor], shape: MoEShape,
-                tokens: Sequence[int] | None = None, request: str | None = None) -> Path:
+def write_trace(
+    folder: Path,
+    tag: str,
+    tensors: Mapping[str, torch.Tensor],
+    shape: MoEShape,
+    tokens: Sequence[int] | None = None,
+    request: str | None = None,
+) -> Path:
     """Atomically write one request's routing as ``<tag>.safetensors`` (a moeguard routing trace)."""
     if not _SAFE_TAG.match(tag) or tag.startswith("."):
         raise MoeguardError(f"capture tag {tag!r} is not a safe file name; use letters, digits, '.', '_' or '-'")
-    meta = {"backend": "vllm", "request": request, "tag": tag, "model_type": shape.model_type,
-            "family": shape.family, "top_k": shape.top_k}
+    meta = {
+        "backend": "vllm",
+        "request": request,
+        "tag": tag,
+        "model_type": shape.model_type,
+        "family": shape.family,
+        "top_k": shape.top_k,
+    }
     trace = request_trace(tensors, shape, tokens, meta)
     folder.mkdir(parents=True, exist_ok=True)
     return trace.save(folder / f"{tag}.safetensors")
