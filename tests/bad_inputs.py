@@ -21,6 +21,8 @@ class Case:
     #: Raise if the command loads a model: the problem must be caught before any work.
     before_load: bool = True
     files: dict[str, str | bytes] = field(default_factory=dict)
+    #: Only meaningful where vLLM is not installed (the "needs vLLM" message).
+    without_vllm: bool = False
 
 
 PAIR = {"messages_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "1, 2"}],
@@ -191,6 +193,12 @@ CASES = [
                                                        "builtin:organism-harmful", "--heldout",
                                                        "builtin:organism-handwritten", "--candidates", "4", "-o",
                                                        "{tmp}/a"], "--candidates needs --ranking"),
+    # ---- backends
+    Case("vLLM backend not installed", ["generate", "{model}", "--prompt", "hi", "--backend", "vllm"], "needs vLLM",
+         without_vllm=True),
+    Case("serve without vLLM", ["serve", "{model}"], "needs vLLM", without_vllm=True),
+    Case("unknown backend", ["detect", "{model}", "--pairs", "{file:p.jsonl}", "-o", "{tmp}/d", "--backend", "tgi"],
+         "is not one of", before_load=False, files={"p.jsonl": GOOD_PAIRS}),
     # ---- cli
     Case("unknown command", ["frobnicate"], "No such command", before_load=False),
     Case("unknown option", ["inspect", "{model}", "--frob"], "No such option", before_load=False),

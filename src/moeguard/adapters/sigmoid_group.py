@@ -47,15 +47,16 @@ class DeepseekV3Adapter(RoutingAdapter):
         group_idx = torch.topk(group_scores, k=router.topk_group, dim=-1, sorted=False)[1]
         group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1).bool()
         if available is not None:  # deactivation may leave the kept groups with fewer than k experts
+            # No host synchronisation (no branch on tensor values): the same code runs inside compiled
+            # graphs, e.g. vLLM's router wrapper (moeguard.backends.vllm).
             enough = (available * group_mask).sum(dim=-1, keepdim=True) >= self.top_k(router)
-            if not bool(enough.all()):
-                order = torch.sort(group_scores, dim=-1, descending=True, stable=True).indices
-                sorted_available = available.expand_as(group_scores).gather(1, order)
-                before = sorted_available.cumsum(dim=-1) - sorted_available
-                rank = torch.arange(n_group, device=choice.device).expand_as(order)
-                take = (rank < router.topk_group) | (before < self.top_k(router))
-                extended = torch.zeros_like(group_mask).scatter_(1, order, take)
-                group_mask = torch.where(enough, group_mask, extended)
+            order = torch.sort(group_scores, dim=-1, descending=True, stable=True).indices
+            sorted_available = available.expand_as(group_scores).gather(1, order)
+            before = sorted_available.cumsum(dim=-1) - sorted_available
+            rank = torch.arange(n_group, device=choice.device).expand_as(order)
+            take = (rank < router.topk_group) | (before < self.top_k(router))
+            extended = torch.zeros_like(group_mask).scatter_(1, order, take)
+            group_mask = torch.where(enough, group_mask, extended)
         return group_mask.unsqueeze(-1).expand(-1, n_group, per_group).reshape(-1, n_group * per_group)
 
     def _select(self, router, z: torch.Tensor):
@@ -79,7 +80,7 @@ class DeepseekV3Adapter(RoutingAdapter):
             return self._select(router, z)
         n_group, per_group = self._groups(router)
         choice = z.sigmoid() + router.e_score_correction_bias  # the model's own group scores
-        edited = edit_scores(z, ExpertEdit(edit.activate, edit.deactivate))
+        edited = edit_scores(z, ExpertEdit(edit.activate, edit.deactivate, drop_empty=False))
         scores = edited.sigmoid()
         forced_groups = available = None
         if edit.activate is not None:

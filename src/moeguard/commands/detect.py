@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, TrustOption, load, print_json
+from moeguard.commands import (
+    MODEL_HELP,
+    BackendName,
+    BackendOption,
+    DeviceOption,
+    Dtype,
+    DtypeOption,
+    JsonOption,
+    TrustOption,
+    load_engine,
+    print_json,
+)
 
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
@@ -65,6 +76,7 @@ def detect(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -75,7 +87,7 @@ def detect(
     from rich.console import Console
 
     from moeguard.artifacts import sha256_of
-    from moeguard.detect import check_run, detect_experts, detect_from_trace
+    from moeguard.detect import check_run, detect_from_trace
     from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
     from moeguard.outputs import check_output_folder
@@ -103,14 +115,13 @@ def detect(
     else:
         if model is None or pairs is None:
             raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
-        from moeguard.adapters import inspect_moe
         from moeguard.data import read_pairs
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load(model, trust_remote_code, device, dtype)
-        moe = inspect_moe(loaded)
-        result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
-                                model_name=model, progress=True, permutations=permutations)
+        loaded = load_engine(backend, model, trust_remote_code, device, dtype)
+        moe = loaded.shape
+        result = loaded.detect(records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True,
+                               permutations=permutations)
         source, family = pairs, moe.family
     run = DetectionRun.from_result(result, selection)
     if from_capture is None:
@@ -122,6 +133,7 @@ def detect(
         else None,
         "batch_size": batch_size,
         "family": family,
+        "backend": backend.value,
     })
     if run.short:
         Console(stderr=True).print(
