@@ -5,7 +5,8 @@ edits its routing. The registry puts at most one torch forward hook on each rout
 something is registered on that layer, so an untouched model runs hook-free. On every router call the hook
 
 1. combines the active *edits* of the layer (:class:`~moeguard.routing.edits.ExpertEdit`, in registration
-   order) and, if there are any, re-routes with the adapter's ``edited_route``;
+   order) and, if there are any, re-routes with the adapter (``steer_output``: the family's ``edited_route``
+   written back in the router's own output format);
 2. passes the final decision to every *reader* as a :class:`RouterCall`.
 
 Registration returns a tracked :class:`HookHandle` (``remove()`` is idempotent). ``with hooks.context():``
@@ -37,8 +38,9 @@ EditSource = ExpertEdit | Callable[[], ExpertEdit | None]
 @dataclass
 class RouterCall:
     """One router call as readers see it: decoder ``layer`` (row ``position`` among MoE layers), the
-    router's input ``hidden`` and its final decision (after edits): ``logits [N, E]``, ``weights [N, k]``,
-    ``indices [N, k]``. ``edited`` tells whether an edit changed the router's own decision."""
+    router's input ``hidden`` and its final decision (after edits): ``logits [N, E]`` (the router's own,
+    also under edits), ``weights [N, k]``, ``indices [N, k]``. ``edited`` tells whether an edit changed the
+    router's own decision."""
 
     layer: int
     position: int
@@ -48,6 +50,8 @@ class RouterCall:
     weights: torch.Tensor
     indices: torch.Tensor
     edited: bool
+    #: The router call's positional arguments after ``hidden`` (a block's selection bias, token ids, ...).
+    extra: tuple = ()
 
 
 Reader = Callable[[RouterCall], None]
@@ -207,15 +211,16 @@ class RouterHooks:
                     edits.append(edit)
             decision = adapter.read_output(module, output)
             hidden: torch.Tensor = args[0] if args else next(iter(kwargs.values()))
+            extra = tuple(args[1:])
             if edits:
                 edit = combine(edits).to(decision.logits.device)
-                weights, indices = adapter.edited_route(module, decision.logits, hidden, edit)
-                output = adapter.write_output(output, weights, indices)
-                decision = adapter.read_output(module, output)
+                output = adapter.steer_output(module, output, hidden, edit, extra)
+                steered = adapter.read_output(module, output)  # readers keep the router's own logits
+                decision = type(decision)(decision.logits, steered.weights, steered.indices)
             readers = self._readers.get(layer)
             if readers:
                 call = RouterCall(layer, position, module, hidden, decision.logits, decision.weights,
-                                  decision.indices, bool(edits))
+                                  decision.indices, bool(edits), extra)
                 for _, reader in readers:
                     reader(call)
             return output if edits else None
