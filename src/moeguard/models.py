@@ -244,7 +244,7 @@ def load_model(
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code,
                                             **{k: v for k, v in kwargs.items() if k == "local_files_only"})
-        kwargs.update(LOAD_OVERRIDES.get(getattr(config, "model_type", None), {}))
+        kwargs.update(LOAD_OVERRIDES.get(str(getattr(config, "model_type", "")), {}))
         model = auto_class(config).from_pretrained(path, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -28,7 +28,7 @@ from torch import nn
 
 from moeguard.routing.edits import STEER_MARGIN, ExpertEdit, edit_scores
 
-__all__ = ["STEER_MARGIN", "RouterOutput", "RoutingAdapter", "force_choice"]
+__all__ = ["STEER_MARGIN", "RouterOutput", "RoutingAdapter", "force_choice", "keep_own_picks"]
 
 #: The module that holds each inspected router (its MoE block, or the decoder layer), weakly.
 _PARENTS: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
@@ -50,6 +50,23 @@ def force_choice(choice: torch.Tensor, edit: ExpertEdit) -> torch.Tensor:
     if edit.deactivate is not None:
         choice = choice.masked_fill(edit.deactivate, float("-inf"))
     return choice
+
+
+def keep_own_picks(choice: torch.Tensor, own: torch.Tensor, edit: ExpertEdit, k: int) -> torch.Tensor:
+    """Top-k indices under a hard edit that keep the model's own picks ``own [N, k]`` explicitly.
+
+    Ranks activated experts (``+inf`` in ``choice``) first, then the model's own picks that are not
+    deactivated, then everything else by ``choice`` (ties broken by index). For rules whose selection scores
+    tie often (bfloat16 probabilities of a near-uniform router, experts masked to the same ``0.0``), a plain
+    top-k after masking one expert may break the ties differently and drop a second expert; this keeps
+    "deactivation removes only that expert" exact.
+    """
+    kept = torch.zeros_like(choice, dtype=torch.bool).scatter_(1, own, True)
+    if edit.deactivate is not None:
+        kept = kept & ~edit.deactivate
+    rank = choice.argsort(dim=-1, stable=True).argsort(dim=-1)
+    tier = torch.where(torch.isposinf(choice), 2, kept.long())
+    return torch.topk(tier * choice.shape[-1] + rank, k=k, dim=-1)[1]
 
 
 class RoutingAdapter(ABC):

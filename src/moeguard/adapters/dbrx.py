@@ -30,7 +30,7 @@ class DbrxAdapter(RoutingAdapter):
     router_class_names = ("DbrxRouter",)
 
     def top_k(self, router) -> int:
-        return int(self.parent(router).top_k)
+        return int(self.parent(router).top_k)  # type: ignore[arg-type]
 
     def num_experts(self, router) -> int:
         return int(router.layer.out_features)

@@ -40,10 +40,10 @@ class DogeAdapter(RoutingAdapter):
         return name.endswith("router_gate") and isinstance(module, torch.nn.Linear)
 
     def top_k(self, router) -> int:
-        return int(self.parent(router).top_k)
+        return int(self.parent(router).top_k)  # type: ignore[arg-type]
 
     def num_experts(self, router) -> int:
-        return int(self.parent(router).num_experts)
+        return int(self.parent(router).num_experts)  # type: ignore[arg-type]
 
     def read_output(self, router, output):
         logits = output.reshape(-1, output.shape[-1])

@@ -28,8 +28,8 @@ class JetMoeAdapter(GraniteMoeAdapter):
     """JetMoE's MLP router: Granite's rule as a dispatch plan."""
 
     family = "topk-softmax (jetmoe, dispatch plan)"
-    model_types = ("jetmoe",)
-    router_class_names = ("JetMoeTopKGating",)
+    model_types: tuple[str, ...] = ("jetmoe",)
+    router_class_names: tuple[str, ...] = ("JetMoeTopKGating",)
 
     def is_router(self, name, module):
         return super().is_router(name, module) and name == "mlp.router"

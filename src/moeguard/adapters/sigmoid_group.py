@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from moeguard.adapters.base import RoutingAdapter, force_choice
+from moeguard.adapters.base import RoutingAdapter, force_choice, keep_own_picks
 from moeguard.adapters.groups import groups_of, limit_to_groups
 from moeguard.adapters.registry import register_adapter
 from moeguard.routing.edits import ExpertEdit, edit_scores
@@ -61,14 +61,17 @@ class DeepseekV3Adapter(RoutingAdapter):
             weights = weights * router.routed_scaling_factor
         return weights, indices
 
-    def _choose(self, router, scores: torch.Tensor, edit: ExpertEdit | None):
+    def _choice(self, router, scores: torch.Tensor, edit: ExpertEdit | None) -> torch.Tensor:
         choice = scores + router.e_score_correction_bias
         if self._has_groups(router):
             choice, _ = limit_to_groups(choice, choice, router.num_group, router.topk_group, self.top_k(router),
                                         fill=self.fill, sorted_groups=self.sorted_topk, edit=edit)
         elif edit is not None:
             choice = force_choice(choice, edit)
-        return torch.topk(choice, k=self.top_k(router), dim=-1, sorted=self.sorted_topk)[1]
+        return choice
+
+    def _choose(self, router, scores: torch.Tensor, edit: ExpertEdit | None):
+        return torch.topk(self._choice(router, scores, edit), k=self.top_k(router), dim=-1, sorted=self.sorted_topk)[1]
 
     def route(self, router, logits, hidden, extra=()):
         scores = logits.float().sigmoid()
@@ -103,12 +106,23 @@ class DeepseekV3Adapter(RoutingAdapter):
 
 
 class Axk2Adapter(DeepseekV3Adapter):
-    """AXK-2: experts outside the kept groups score ``0.0`` (not ``-inf``); groups are optional."""
+    """AXK-2: experts outside the kept groups score ``0.0`` (not ``-inf``); groups are optional.
+
+    With negative correction biases an in-group expert can score below ``0.0``, so the model's own rule then
+    picks among experts tied at ``0.0``; a deactivation keeps the model's other picks explicitly (activated
+    experts first, then the model's own selection without the deactivated ones, then the best of the rest).
+    """
 
     family = "sigmoid-group-topk (axk2)"
     model_types = ("axk2",)
     router_class_names = ("AXK2TopkRouter",)
     fill = 0.0
+
+    def _choose(self, router, scores, edit):
+        if edit is None or edit.deactivate is None:
+            return super()._choose(router, scores, edit)
+        own = super()._choose(router, scores, None)
+        return keep_own_picks(self._choice(router, scores, edit), own, edit, self.top_k(router))
 
 
 class BeamAdapter(DeepseekV3Adapter):

@@ -56,7 +56,7 @@ class _BiasedProbabilityAdapter(RoutingAdapter):
         if not edit.is_hard:
             return self.route(router, r, hidden, extra)
         hard = ExpertEdit(edit.activate, edit.deactivate, drop_empty=False)
-        own = self.probs(router, r)
+        own = self.probs(router, logits if edit.shift is None else r)  # the model's own choice, exactly
         indices = self.select(router, force_choice(self.choice(router, own), hard))
         return self.finish(router, self.probs(router, edit_scores(r, hard)), indices, logits, hidden)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from moeguard.adapters.base import RoutingAdapter, force_choice
+from moeguard.adapters.base import RoutingAdapter, force_choice, keep_own_picks
 from moeguard.adapters.groups import groups_of, limit_to_groups
 from moeguard.adapters.registry import register_adapter
 from moeguard.routing.edits import ExpertEdit, edit_scores
@@ -53,16 +53,17 @@ class DeepseekV2Adapter(RoutingAdapter):
         r = self.to_steering_space(logits)
         if edit.shift is not None:
             r = r + edit.shift.to(r.dtype)
-        own = r.softmax(dim=-1)
+        # selection on the model's own probabilities (bit for bit, so ties break as the model breaks them)
+        own = logits.softmax(dim=-1, dtype=torch.float32) if edit.shift is None else r.softmax(dim=-1)
         hard = ExpertEdit(edit.activate, edit.deactivate, drop_empty=False)
         edited = edit_scores(r, hard).softmax(dim=-1)
         if self._grouped(router):
             _, mask = limit_to_groups(own, own, router.num_group, router.topk_group, self.top_k(router),
                                       how="max", fill=0.0, edit=hard)
-            choice = force_choice(edited.masked_fill(~mask, 0.0), hard)
+            choice = force_choice(own.masked_fill(~mask, 0.0), hard)
             source = edited.masked_fill(~mask, 0.0)
         else:
-            choice, source = force_choice(edited, hard), edited
+            choice, source = force_choice(own, hard), edited
         indices = torch.topk(choice, k=self.top_k(router), dim=-1, sorted=False)[1]
         return source.gather(1, indices) * router.routed_scaling_factor, indices
 
@@ -103,12 +104,17 @@ class Mistral4Adapter(RoutingAdapter):
         if edit.shift is not None:
             r = r + edit.shift.to(r.dtype)
         dtype = torch.float32 if self.float32 else logits.dtype
-        own = r.softmax(-1).to(dtype)
+        own = self._probs(logits) if edit.shift is None else r.softmax(-1).to(dtype)  # the model's own, exactly
         hard = ExpertEdit(edit.activate, edit.deactivate, drop_empty=False) if edit.is_hard else None
         edited = own if hard is None else edit_scores(r, hard).softmax(-1).to(dtype)
-        choice, _ = limit_to_groups(edited, own, router.num_group, router.topk_group, self.top_k(router),
-                                    fill=0.0, edit=hard)
-        return self._finish(router, edited, torch.topk(choice, k=self.top_k(router), dim=-1, sorted=False)[1])
+        k = self.top_k(router)
+        choice, _ = limit_to_groups(own, own, router.num_group, router.topk_group, k, fill=0.0, edit=hard)
+        if hard is None or hard.deactivate is None:
+            return self._finish(router, edited, torch.topk(choice, k=k, dim=-1, sorted=False)[1])
+        # probabilities in bfloat16 tie often: keep the model's own other picks explicitly
+        plain, _ = limit_to_groups(own, own, router.num_group, router.topk_group, k, fill=0.0)
+        picks = torch.topk(plain, k=k, dim=-1, sorted=False)[1]
+        return self._finish(router, edited, keep_own_picks(choice, picks, hard, k))
 
     def validate_steering(self, router, activate, deactivate):
         return _group_limit(activate, self.num_experts(router), router.num_group, router.topk_group)

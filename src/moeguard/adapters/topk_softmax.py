@@ -38,8 +38,8 @@ class GraniteMoeAdapter(RoutingAdapter):
     """Top-k of float32 logits, softmax over the k, cast to the hidden states' dtype."""
 
     family = "topk-softmax (granitemoe)"
-    model_types = ("granitemoe", "granitemoeshared", "granitemoe_swa", "granitemoehybrid")
-    router_class_names = (
+    model_types: tuple[str, ...] = ("granitemoe", "granitemoeshared", "granitemoe_swa", "granitemoehybrid")
+    router_class_names: tuple[str, ...] = (
         "GraniteMoeTopKRouter", "GraniteMoeSharedTopKRouter", "GraniteMoeSWATopKRouter", "GraniteMoeHybridTopKRouter"
     )
 

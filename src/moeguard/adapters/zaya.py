@@ -65,7 +65,8 @@ class ZayaAdapter(RoutingAdapter):
         if not edit.is_hard:
             return self._route(router, torch.softmax(r, dim=-1).to(logits.dtype), None)
         hard = ExpertEdit(edit.activate, edit.deactivate, drop_empty=False)
-        _, indices = self._route(router, torch.softmax(r, dim=-1).to(logits.dtype), hard)
+        own = torch.softmax(logits if edit.shift is None else r.to(logits.dtype), dim=-1)  # the model's own choice
+        _, indices = self._route(router, own, hard)
         edited = torch.softmax(edit_scores(r, hard), dim=-1).to(logits.dtype)
         weights = edited.gather(1, indices).masked_fill(indices == logits.shape[-1] - 1, 0)
         return weights, indices

@@ -120,9 +120,9 @@ def save_tiny_model(family: str, folder: str | Path, seed: int = 0, **overrides)
     if family in TINY_FAMILIES:
         _spread_router_bias(model)
     else:
-        from moeguard.testing.configs import BIAS_SHIFTS, spread_routing_buffers
+        from moeguard.testing.configs import BIAS_SCALES, BIAS_SHIFTS, spread_routing_buffers
 
-        spread_routing_buffers(model, seed=seed, shift=BIAS_SHIFTS.get(family, 0.0))
+        spread_routing_buffers(model, seed=seed, shift=BIAS_SHIFTS.get(family, 0.0), scale=BIAS_SCALES.get(family, 0.1))
     model.save_pretrained(folder)
     vocab = getattr(config.get_text_config(), "vocab_size", None) or 512
     train_test_tokenizer(vocab_size=min(int(vocab), 512)).save_pretrained(folder)

@@ -303,7 +303,7 @@ def _tiny_kwargs(cls, role: str) -> dict:
         for name, sub_cls in subs.items():
             sub_role = "text" if name in ("text_config", "thinker_config") else "tower"
             sub = _tiny_kwargs(sub_cls, sub_role)
-            sub["model_type"] = sub_cls.model_type  # lets AutoConfig slots rebuild the right class
+            sub["model_type"] = sub_cls.model_type  # type: ignore[attr-defined] # lets AutoConfig slots rebuild the right class
             kwargs[name] = sub
         kwargs.update(_shrunk(cls, TOP_COMMON, TOP_OVERRIDES.get(mt, {})))
     return kwargs
@@ -325,9 +325,12 @@ BIAS_BUFFERS = ("e_score_correction_bias", "expert_bias", "balancing_biases")
 #: Shifts added to the selection biases after spreading: AXK-2 masks experts outside its kept groups to 0.0,
 #: which differs from -inf only when ``sigmoid + bias`` can be negative.
 BIAS_SHIFTS = {"axk2": -0.75}
+#: Spread of the random biases (ZAYA's tiny router gives nearly uniform probabilities: larger biases would
+#: send every token to the same expert).
+BIAS_SCALES = {"zaya": 1e-4}
 
 
-def spread_routing_buffers(model, seed: int = 0, shift: float = 0.0) -> None:
+def spread_routing_buffers(model, seed: int = 0, shift: float = 0.0, scale: float = 0.1) -> None:
     """Give selection biases, router biases and DeepSeek-V4 hash tables random values (init leaves them 0)."""
     import torch
 
@@ -337,7 +340,7 @@ def spread_routing_buffers(model, seed: int = 0, shift: float = 0.0) -> None:
             last = name.rsplit(".", 1)[-1]
             if last in BIAS_BUFFERS or (last == "bias" and ("router" in name or ".gate." in name)):
                 if tensor.dtype.is_floating_point:
-                    tensor.copy_((torch.rand(tensor.shape, generator=g) * 0.1 + shift).to(tensor.dtype))
+                    tensor.copy_((torch.rand(tensor.shape, generator=g) * scale + shift).to(tensor.dtype))
             elif last == "tid2eid":  # token id -> k distinct experts
                 vocab, k = tensor.shape
                 experts = int(tensor.max()) + 1 if tensor.max() > 0 else None
