@@ -83,7 +83,7 @@ def match_unregistered(model: nn.Module, build: Callable[..., MoEModel]) -> tupl
             candidate.router_class_names = (name,)
             try:
                 moe = build(model, candidate)
-            except MoeguardError:
+            except Exception:  # noqa: BLE001 - another family's attributes are missing: not this family
                 continue
             tried.append(registered.family)
             if _problem(moe) is None:

@@ -26,6 +26,14 @@ ModelArgument = Annotated[str, typer.Argument(help=MODEL_HELP, metavar="MODEL", 
 TrustOption = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code (off unless you ask).")
 ]
+AllowUnregisteredOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unregistered",
+        help="Use a model type moeguard has no adapter for when a known routing family reproduces its routers "
+        "exactly on a probe (the family is reported).",
+    ),
+]
 DeviceOption = Annotated[
     str, typer.Option("--device", help="Where to run the model: auto (cuda if available), cpu, cuda, cuda:N, mps.")
 ]
@@ -36,11 +44,14 @@ ForceOption = Annotated[
 ]
 
 
-def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype):
+def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype, allow_unregistered: bool = False):
     """``(model, tokenizer)`` with the shared loading options."""
     from moeguard.models import load_model
 
-    return load_model(model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device)
+    return load_model(
+        model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device,
+        allow_unregistered=allow_unregistered,
+    )
 
 
 def print_json(data) -> None:

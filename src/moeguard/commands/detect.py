@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, TrustOption, load, print_json
+from moeguard.commands import (
+    MODEL_HELP,
+    AllowUnregisteredOption,
+    DeviceOption,
+    Dtype,
+    DtypeOption,
+    JsonOption,
+    TrustOption,
+    load,
+    print_json,
+)
 
 PAIRS_HELP = (
     "Pairs: a .jsonl/.csv file (messages_a, messages_b[, target_a, target_b]), builtin:NAME "
@@ -65,6 +75,7 @@ def detect(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -107,7 +118,7 @@ def detect(
         from moeguard.data import read_pairs
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load(model, trust_remote_code, device, dtype)
+        loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
         moe = inspect_moe(loaded)
         result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
                                 model_name=model, progress=True, permutations=permutations)

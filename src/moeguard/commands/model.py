@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from moeguard.commands import (
+    AllowUnregisteredOption,
     DeviceOption,
     Dtype,
     DtypeOption,
@@ -40,6 +41,7 @@ def inspect(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
 ) -> None:
     """Show the routing family, layers, experts, top-k and shared experts of MODEL."""
     from rich.console import Console
@@ -47,7 +49,7 @@ def inspect(
 
     from moeguard.adapters import inspect_moe
 
-    loaded, _ = load(model, trust_remote_code, device, dtype)
+    loaded, _ = load(model, trust_remote_code, device, dtype, allow_unregistered)
     summary = inspect_moe(loaded).summary()
     if json:
         print_json({"model": model, **summary})
@@ -71,6 +73,7 @@ def generate(
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    allow_unregistered: AllowUnregisteredOption = False,
 ) -> None:
     """Generate a reply to PROMPT (greedy by default), optionally with expert steering; prints only the text."""
     import torch
@@ -82,7 +85,7 @@ def generate(
 
         raise MoeguardError("--prompt is empty; give the user message to answer")
     spec, note = _spec(steer, model, force)
-    loaded, tokenizer = load(model, trust_remote_code, device, dtype)
+    loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
     if note:
         print(f"note: {note} (--force)", file=__import__("sys").stderr)
     torch.manual_seed(seed)
@@ -112,6 +115,7 @@ def capture(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
 ) -> None:
     """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
     logits, one sample per prompt or per pair side) and counts.csv (layer, expert, count, tokens)."""
@@ -134,7 +138,7 @@ def capture(
 
         assert pairs is not None
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-    loaded, tokenizer = load(model, trust_remote_code, device, dtype)
+    loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
     extra = {"spec_model_mismatch": note} if note else {}
     if prompts is not None:
         written = capture_prompts(loaded, tokenizer, records, output, logits=logits, batch_size=batch_size,
