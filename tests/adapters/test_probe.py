@@ -9,8 +9,8 @@ import json
 
 import pytest
 import torch
-from cli_helpers import error_line, run_cli
 
+from cli_helpers import error_line, run_cli
 from moeguard import MoeguardError, inspect_moe
 from moeguard.adapters import probe, registry
 from moeguard.adapters.softmax_topk import JambaAdapter, SoftmaxTopKAdapter
