@@ -13,6 +13,12 @@ SteerMoE semantics here (sigmoid is not shift-invariant, so edits act on the raw
   them), so every other expert the model would have selected stays selected; only when the kept groups
   hold fewer than k remaining experts are the next-best groups added until they do
   (:mod:`moeguard.adapters.groups`).
+* AXK-2: out-of-group experts score ``0.0``, and with negative correction biases in-group experts can score
+  below it, so the model's own rule picks among ties at ``0.0``; a deactivation keeps the model's other
+  picks explicitly (:func:`moeguard.adapters.base.keep_own_picks`), and ``-inf`` puts e below the fill.
+* Beam: the scaling lives in the MoE block (outside the weights), so steering leaves it alone.
+* activated experts from more than ``topk_group`` groups are refused (one-line error): no token can route
+  to them all.
 * soft mode: ``z ± alpha``, then the model's own rule (group scores included).
 """
 

@@ -16,7 +16,13 @@ SteerMoE semantics (softmax is shift-invariant: edits act on ``r = log_softmax(z
   always kept (with the top-2 sum it might otherwise lose), deactivation removes only that expert;
 * inside the allowed groups activated experts are forced in and deactivated ones out; the weights are the
   family's own on ``p'`` (so for DeepSeek-V2, which does not renormalise, activation shrinks the other
-  weights: that is SteerMoE's definition — edit the scores, then route normally).
+  weights: that is SteerMoE's definition — edit the scores, then route normally);
+* selection is always made on the model's own probabilities, bit for bit, so ties break as the model breaks
+  them. Mistral-4 computes them in the model dtype: in bfloat16 a near-uniform router ties often, and a plain
+  top-k after masking e may break a tie differently and swap a second expert; under a deactivation its
+  other picks are therefore kept explicitly (:func:`moeguard.adapters.base.keep_own_picks`);
+* DeepSeek-V2's masked experts are ``0.0`` and probabilities are positive, so masking never ties with a
+  kept expert; activated experts from more than ``topk_group`` groups are refused (one-line error).
 """
 
 from __future__ import annotations
