@@ -66,10 +66,11 @@ def limit_to_groups(
 
 
 def _enough_groups(kept, scores_g, available, topk_group: int, k: int):
-    """Add the next-best groups where the kept ones hold fewer than k experts that are not deactivated."""
+    """Add the next-best groups where the kept ones hold fewer than k experts that are not deactivated.
+
+    No host synchronisation (no branch on tensor values): the same code runs inside compiled graphs, e.g.
+    vLLM's router wrapper (:mod:`moeguard.backends.vllm`)."""
     enough = (available * kept).sum(dim=-1, keepdim=True) >= k
-    if bool(enough.all()):
-        return kept
     order = torch.sort(scores_g, dim=-1, descending=True, stable=True).indices
     sorted_available = available.expand_as(scores_g).gather(1, order)
     before = sorted_available.cumsum(dim=-1) - sorted_available
