@@ -11,7 +11,7 @@ $(BIN)/moeguard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,lm-eval]"
 	touch $(BIN)/moeguard
 
 setup: $(BIN)/moeguard
@@ -19,9 +19,12 @@ setup: $(BIN)/moeguard
 demo: setup
 	$(BIN)/moeguard demo
 
-test: setup
-	$(BIN)/ruff check .
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -31,3 +34,4 @@ bench: setup
 	$(BIN)/python benchmarks/detect_memory.py
 	$(BIN)/python benchmarks/safemoe_overhead.py --threads 1
 	$(BIN)/python benchmarks/eval_throughput.py
+	$(BIN)/python benchmarks/demo_wall_time.py

@@ -20,7 +20,7 @@ import pytest
 from moeguard.errors import MoeguardError
 from moeguard.models import resolve_model_path
 
-EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "safemoe_organism.py"
+EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "safemoe_organism.py"
 SEEDS = (0, 1, 2)
 
 

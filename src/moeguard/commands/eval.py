@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, TrustOption
+from moeguard.commands import DeviceOption, Dtype, DtypeOption, ModelArgument, TrustOption
 
 BENCHMARK_HELP = (
     "A benchmark file or folder in its published schema, NAME:PATH, a known NAME (its hub copy) or builtin:NAME "
@@ -25,7 +25,7 @@ OUTPUT_HELP = "Run folder: samples.jsonl, summary.csv, summary.json, run.json. R
 
 
 def eval_command(
-    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
+    model: ModelArgument,
     benchmark: Annotated[str, typer.Option("--benchmark", "-b", help=BENCHMARK_HELP)],
     output: Annotated[Path, typer.Option("--output", "-o", help=OUTPUT_HELP)],
     split: Annotated[str | None, typer.Option("--split", help="A benchmark part or a label filter.")] = None,
@@ -40,6 +40,8 @@ def eval_command(
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=1, help="Bootstrap resamples for the CIs.")] = 1000,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another run in --output.")] = False,
     trust_remote_code: TrustOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = Dtype.auto,
 ) -> None:
     """Evaluate MODEL on a benchmark: baseline, each --steer spec, random controls and jailbreaks side by side.
 
@@ -68,6 +70,8 @@ def eval_command(
         bootstrap=bootstrap,
         overwrite=overwrite,
         trust_remote_code=trust_remote_code,
+        device=device,
+        dtype=dtype.value,
     )
     result = run_eval(settings)
     console = Console(width=None if sys.stdout.isatty() else 132)

@@ -9,7 +9,9 @@ import typer
 
 
 def report(
-    folders: Annotated[list[Path], typer.Argument(help="Run folders written by detect, eval or safemoe drift.")],
+    folders: Annotated[
+        list[Path], typer.Argument(help="Run folders written by detect, eval or safemoe drift.", metavar="DIR...")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The markdown file to write.")] = Path("report.md"),
     top: Annotated[int, typer.Option("--top", min=1, help="Experts listed per detect run.")] = 10,
 ) -> None:

@@ -46,6 +46,7 @@ class JudgeChoice:
             return OrganismJudge()
         from moeguard.eval.guard import LlamaGuardJudge
 
+        assert self.path is not None
         return LlamaGuardJudge.from_pretrained(self.path, device=device)
 
 

@@ -60,6 +60,9 @@ class EvalSettings:
     bootstrap: int = 1000
     overwrite: bool = False
     trust_remote_code: bool = False
+    #: Where and in which dtype the model runs (None: as loaded, on the CPU).
+    device: str | None = None
+    dtype: str | None = None
 
 
 @dataclass
@@ -192,9 +195,10 @@ def cells_of(plan: EvalPlan, controls: dict[str, list[SteeringSpec]]) -> list[tu
     seed = plan.settings.seed
     conditions: list[tuple[str, str | None, bool, int, Runs]] = [(BASELINE, None, False, 0, [(seed, None)])]
     for name, spec in plan.specs.items():
-        conditions.append((name, name, False, len(spec), [(seed, spec)]))
+        single: Runs = [(seed, spec)]
+        conditions.append((name, name, False, len(spec), single))
     for name, spec in plan.specs.items():
-        runs = [(seed + i, c) for i, c in enumerate(controls.get(name, []))]
+        runs: Runs = [(seed + i, c) for i, c in enumerate(controls.get(name, []))]
         if runs:
             conditions.append((CONTROL_PREFIX + name, name, True, len(spec), runs))
     grid = []
@@ -245,7 +249,8 @@ def run_eval(settings: EvalSettings, progress: bool = True, model=None, tokenize
     if model is None:
         from moeguard.models import load_model
 
-        model, tokenizer = load_model(settings.model, trust_remote_code=settings.trust_remote_code)
+        model, tokenizer = load_model(settings.model, trust_remote_code=settings.trust_remote_code,
+                                      device=settings.device, dtype=settings.dtype)
     moe = inspect_moe(model)
     for spec in plan.specs.values():
         spec.validate(moe)
@@ -267,7 +272,7 @@ def run_eval(settings: EvalSettings, progress: bool = True, model=None, tokenize
         task = bar.add_task("eval", total=total, completed=min(len(done), total))
         for cell, runs in grid:
             jailbreak = plan.jailbreaks.get(cell.jailbreak)
-            for seed, spec in runs:
+            for seed, steer in runs:
                 for first in range(0, len(plan.items), settings.batch_size):
                     batch = list(enumerate(plan.items[first : first + settings.batch_size], start=first))
                     keys = [sample_key(cell.condition, cell.jailbreak, seed, i) for i, _ in batch]
@@ -282,7 +287,7 @@ def run_eval(settings: EvalSettings, progress: bool = True, model=None, tokenize
                         tokenizer,
                         prompts,
                         max_new_tokens=settings.max_new_tokens,
-                        steer=spec,
+                        steer=steer,
                         batch_size=settings.batch_size,
                     )
                     verdicts = judge.judge([item.prompt for _, item in batch], texts)

@@ -87,7 +87,7 @@ def _resampled_means(columns: Sequence[np.ndarray], resamples: int, seed: int) -
     return [np.concatenate(parts) for parts in out]
 
 
-def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+def percentile_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of ``values`` by the inverted empirical CDF
     (the smallest value whose cumulative share reaches the quantile)."""
     data = np.sort(np.asarray(values, dtype=float))

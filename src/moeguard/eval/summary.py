@@ -245,7 +245,8 @@ def diff_cell(row: SummaryRow) -> str:
     """``-96.2 [-100.0, -91.2], p=1.1e-24`` (percentage points; McNemar p, or its range over control seeds)."""
     if row.diff is None:
         return ""
-    text = f"{100 * row.diff:+.1f} [{100 * row.diff_ci_low:+.1f}, {100 * row.diff_ci_high:+.1f}]"
+    low, high = row.diff_ci_low if row.diff_ci_low is not None else math.nan, row.diff_ci_high
+    text = f"{100 * row.diff:+.1f} [{100 * low:+.1f}, {100 * (high if high is not None else math.nan):+.1f}]"
     if row.mcnemar is not None:
         text += f", p={row.mcnemar.p:.2g}"
     elif row.mcnemar_seeds:

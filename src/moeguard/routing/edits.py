@@ -130,9 +130,11 @@ def edit_scores(scores: torch.Tensor, edit: ExpertEdit, margin: float = STEER_MA
         scores = scores + edit.shift.to(scores.dtype)
     if not edit.is_hard:
         return scores
-    original = scores  # both bounds come from the unedited scores
+    # both bounds come from the unedited scores (one reduction for both)
+    low, high = torch.aminmax(scores, dim=-1, keepdim=True)
+    edited = scores
     if edit.activate is not None:
-        scores = torch.where(edit.activate, original.amax(dim=-1, keepdim=True) + margin, scores)
+        edited = torch.where(edit.activate, high + margin, edited)
     if edit.deactivate is not None:
-        scores = torch.where(edit.deactivate, original.amin(dim=-1, keepdim=True) - margin, scores)
-    return scores
+        edited = torch.where(edit.deactivate, low - margin, edited)
+    return edited

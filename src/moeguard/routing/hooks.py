@@ -112,6 +112,8 @@ class RouterHooks:
         self._edits: dict[int, list[tuple[HookHandle, EditSource]]] = {}
         self._readers: dict[int, list[tuple[HookHandle, Reader]]] = {}
         self._torch_handles: dict[int, Any] = {}
+        #: Per layer, the edits combined once when they are all fixed ``ExpertEdit``s (None: evaluate per call).
+        self._static: dict[int, ExpertEdit | None] = {}
         self._handles: list[HookHandle] = []
         self.level = 0
 
@@ -143,7 +145,17 @@ class RouterHooks:
         self._check_layer(layer)
         handle = HookHandle(self, "edit", (layer,), edit, self.level)
         self._edits.setdefault(layer, []).append((handle, edit))
+        self._plan(layer)
         return self._track(handle)
+
+    def _plan(self, layer: int) -> None:
+        """Pre-combine a layer's edits when none of them changes between calls (the common, steering case)."""
+        sources = [source for _, source in self._edits.get(layer, ())]
+        if sources and all(isinstance(s, ExpertEdit) for s in sources):
+            kept = [s for s in sources if isinstance(s, ExpertEdit) and not s.is_empty]
+            self._static[layer] = combine(kept) if kept else None
+        else:
+            self._static.pop(layer, None)
 
     def add_reader(self, reader: Reader, layers: list[int] | None = None) -> HookHandle:
         """Call ``reader(RouterCall)`` after every call of the routers of ``layers`` (default: all)."""
@@ -172,6 +184,8 @@ class RouterHooks:
                 table[layer] = entries
             else:
                 table.pop(layer, None)
+            if handle._kind == "edit":
+                self._plan(layer)
             if layer not in self._edits and layer not in self._readers and layer in self._torch_handles:
                 self._torch_handles.pop(layer).remove()
         self._handles = [h for h in self._handles if h is not handle]
@@ -203,26 +217,43 @@ class RouterHooks:
         position = self.positions[layer]
         adapter = self.adapter
 
-        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        def current_edit() -> ExpertEdit | None:
+            if layer in self._static:
+                return self._static[layer]
             edits = []
             for _, source in self._edits.get(layer, ()):
                 edit = source if isinstance(source, ExpertEdit) else source()
                 if edit is not None and not edit.is_empty:
                     edits.append(edit)
+            return combine(edits) if edits else None
+
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+            edit = current_edit() if layer in self._edits else None
+            readers = self._readers.get(layer)
+            if edit is None and not readers:
+                return None
             decision = adapter.read_output(module, output)
             hidden: torch.Tensor = args[0] if args else next(iter(kwargs.values()))
             extra = tuple(args[1:])
-            if edits:
-                edit = combine(edits).to(decision.logits.device)
-                output = adapter.steer_output(module, output, hidden, edit, extra)
-                steered = adapter.read_output(module, output)  # readers keep the router's own logits
-                decision = type(decision)(decision.logits, steered.weights, steered.indices)
-            readers = self._readers.get(layer)
+            if edit is not None:
+                output = adapter.steer_output(module, output, hidden, edit.to(decision.logits.device), extra)
+                if readers:  # readers keep the router's own logits
+                    steered = adapter.read_output(module, output)
+                    decision = type(decision)(decision.logits, steered.weights, steered.indices)
             if readers:
-                call = RouterCall(layer, position, module, hidden, decision.logits, decision.weights,
-                                  decision.indices, bool(edits), extra)
+                call = RouterCall(
+                    layer,
+                    position,
+                    module,
+                    hidden,
+                    decision.logits,
+                    decision.weights,
+                    decision.indices,
+                    edit is not None,
+                    extra,
+                )
                 for _, reader in readers:
                     reader(call)
-            return output if edits else None
+            return output if edit is not None else None
 
         return hook

@@ -126,7 +126,9 @@ def _folder_parts(folder: Path, benchmark: Benchmark, split: str | None) -> list
     """``(part, file)`` to read from a folder for ``benchmark``."""
     if benchmark.files:
         parts: list[str] = (
-            [split] if split is not None and split in benchmark.files else list(benchmark.default_parts or benchmark.files)
+            [split]
+            if split is not None and split in benchmark.files
+            else list(benchmark.default_parts or benchmark.files)
         )
         chosen: list[tuple[str | None, Path]] = [
             (part, file) for part in parts for file in _files_in(folder, benchmark.files[part])
