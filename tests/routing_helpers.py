@@ -48,6 +48,7 @@ def experts_inputs(model):
         block = moe.adapter.parent(router)
         entry = seen.setdefault(layer, Seen())
         if kind in ("standard", "skip"):
+
             def keep(module, args, kwargs, entry=entry):
                 _, indices, weights = _arguments(args, kwargs)[:3]
                 if kind == "skip":
@@ -58,12 +59,14 @@ def experts_inputs(model):
             handles.append(block.experts.register_forward_pre_hook(keep, with_kwargs=True))
             shared = getattr(block, "shared_experts", None)
             if shared is not None:
+
                 def gammas(module, args, kwargs, entry=entry):
                     if "gammas" in kwargs:
                         entry.gammas = kwargs["gammas"]
 
                 handles.append(shared.register_forward_pre_hook(gammas, with_kwargs=True))
         elif kind == "dense":
+
             def dense(module, args, kwargs, entry=entry):
                 routed_in = args[0]
                 n = routed_in.shape[0] // moe.num_experts
@@ -72,6 +75,7 @@ def experts_inputs(model):
 
             handles.append(block.experts.register_forward_pre_hook(dense, with_kwargs=True))
         elif kind == "plan":
+
             def plan(module, args, kwargs, output, entry=entry):
                 order, _, gates, expert_size, _ = output
                 experts = torch.repeat_interleave(torch.arange(len(expert_size)), torch.tensor(expert_size))
@@ -86,6 +90,7 @@ def experts_inputs(model):
             handles.append(router.register_forward_hook(plan, with_kwargs=True))  # runs after moeguard's hook
             handles.append(block.input_linear.register_forward_pre_hook(plan_inputs, with_kwargs=True))
         else:  # product keys
+
             def embed(module, args, kwargs, entry=entry):
                 entry.indices = args[0].reshape(-1, moe.top_k)
 

@@ -14,16 +14,50 @@ from moeguard.testing import TINY_TYPES
 
 #: MoE decoder layers of the tiny configs that are not all of [0, 1, 2].
 EXPECTED_MOE_LAYERS = {
-    "qwen2_moe": [0, 2], "jamba": [1, 3], "longcat_flash": [0, 1], "nemotron_h": [1], "nemotron_h_omni": [1],
+    "qwen2_moe": [0, 2],
+    "jamba": [1, 3],
+    "longcat_flash": [0, 1],
+    "nemotron_h": [1],
+    "nemotron_h_omni": [1],
     "nemo_speechlm": [1],
 }
 #: Types whose tiny config starts with one dense layer.
 DENSE_FIRST = {
-    "afmoe", "axk1", "axk2", "bailing_hybrid", "beam", "deepseek_ocr2", "deepseek_v2", "deepseek_v3", "deepseek_v32",
-    "dots1", "dots3_note", "dots3_note_text", "ernie4_5_moe", "ernie4_5_vl_moe", "exaone_moe", "flint", "glm4_moe",
-    "glm4_moe_lite", "glm4v_moe", "glm5_next", "glm_moe_dsa", "hy_v3", "hy_v4", "hy_v4_vl", "kimi_k25",
-    "kimi_linear", "laguna", "lfm2_moe", "mimo_v2_flash", "mistral4", "mistral_large4", "sarvam_mla", "sarvam_moe",
-    "step3p7", "unlimited_ocr",
+    "afmoe",
+    "axk1",
+    "axk2",
+    "bailing_hybrid",
+    "beam",
+    "deepseek_ocr2",
+    "deepseek_v2",
+    "deepseek_v3",
+    "deepseek_v32",
+    "dots1",
+    "dots3_note",
+    "dots3_note_text",
+    "ernie4_5_moe",
+    "ernie4_5_vl_moe",
+    "exaone_moe",
+    "flint",
+    "glm4_moe",
+    "glm4_moe_lite",
+    "glm4v_moe",
+    "glm5_next",
+    "glm_moe_dsa",
+    "hy_v3",
+    "hy_v4",
+    "hy_v4_vl",
+    "kimi_k25",
+    "kimi_linear",
+    "laguna",
+    "lfm2_moe",
+    "mimo_v2_flash",
+    "mistral4",
+    "mistral_large4",
+    "sarvam_mla",
+    "sarvam_moe",
+    "step3p7",
+    "unlimited_ocr",
 }
 
 
@@ -103,8 +137,9 @@ def test_route_is_exact_in_bfloat16(model_type, reloaded, padded_batch):
 def test_unsupported_model_names_class_and_supported_list():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    )
     with pytest.raises(MoeguardError) as err:
         inspect_moe(model)
     message = str(err.value)
@@ -119,8 +154,10 @@ def test_summary_reports_shared_experts(load_tiny):
     assert summary["shared_experts"] == 0 and summary["experts"] == 8 and summary["top_k"] == 2
 
 
-@pytest.mark.parametrize("model_type, shared", [("aria", 2), ("ernie4_5_vl_moe", 2), ("llama4", 1), ("step3p7", 1),
-                                                ("nemotron_h", 1), ("mixtral", 0)])
+@pytest.mark.parametrize(
+    "model_type, shared",
+    [("aria", 2), ("ernie4_5_vl_moe", 2), ("llama4", 1), ("step3p7", 1), ("nemotron_h", 1), ("mixtral", 0)],
+)
 def test_shared_experts_of_composite_and_other_keys(model_type, shared, reloaded):
     assert inspect_moe(reloaded(model_type)).shared_experts == shared
 
@@ -138,16 +175,19 @@ def test_granitemoeshared_counts_its_shared_mlp(load_tiny):
         model.config.shared_intermediate_size = 32
 
 
-@pytest.mark.parametrize("model_type, path, router", [
-    ("qwen3_vl_moe", "model.language_model.layers", "mlp.gate"),
-    ("qwen3_omni_moe", "model.language_model.layers", "mlp.gate"),  # loaded as its thinker
-    ("nemotron_h_omni", "language_model.model.layers", "mixer.gate"),
-    ("dbrx", "transformer.blocks", "ffn.router"),
-    ("jetmoe", "model.layers", "mlp.router"),  # not self_attention.experts.router
-    ("ernie4_5_vl_moe", "model.language_model.layers", "mlp.text_moe.gate"),  # not mlp.vision_moe.gate
-    ("gemma4", "model.language_model.layers", "router"),  # a child of the decoder layer
-    ("doge", "model.layers", "mlp.router_gate"),
-])
+@pytest.mark.parametrize(
+    "model_type, path, router",
+    [
+        ("qwen3_vl_moe", "model.language_model.layers", "mlp.gate"),
+        ("qwen3_omni_moe", "model.language_model.layers", "mlp.gate"),  # loaded as its thinker
+        ("nemotron_h_omni", "language_model.model.layers", "mixer.gate"),
+        ("dbrx", "transformer.blocks", "ffn.router"),
+        ("jetmoe", "model.layers", "mlp.router"),  # not self_attention.experts.router
+        ("ernie4_5_vl_moe", "model.language_model.layers", "mlp.text_moe.gate"),  # not mlp.vision_moe.gate
+        ("gemma4", "model.language_model.layers", "router"),  # a child of the decoder layer
+        ("doge", "model.layers", "mlp.router_gate"),
+    ],
+)
 def test_decoder_layers_and_routers_are_found_where_the_architecture_keeps_them(model_type, path, router, reloaded):
     model = reloaded(model_type)
     moe = inspect_moe(model)

@@ -33,7 +33,8 @@ def run(model, ids, mask):
             selected[layer] = got.selected
         else:
             selected[layer] = torch.zeros(got.indices.shape[0], moe.num_experts, dtype=torch.bool).scatter_(
-                1, got.indices, True)
+                1, got.indices, True
+            )
     return logits, selected
 
 

@@ -73,8 +73,10 @@ class DeepseekV4Adapter(RoutingAdapter):
 
     @staticmethod
     def _refusal() -> str:
-        return ("this is a DeepSeek-V4 hash layer (experts chosen by token id, not by scores), which steering "
-                "cannot change; steer its learned-routing ('moe') layers instead")
+        return (
+            "this is a DeepSeek-V4 hash layer (experts chosen by token id, not by scores), which steering "
+            "cannot change; steer its learned-routing ('moe') layers instead"
+        )
 
 
 register_adapter(DeepseekV4Adapter())

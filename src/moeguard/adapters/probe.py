@@ -74,8 +74,14 @@ def match_unregistered(model: nn.Module, build: Callable[..., MoEModel]) -> tupl
     """The first registered family whose rule reproduces the routers of ``model`` (an unregistered type)."""
     from moeguard.adapters import decoder_layers, registered_adapters
 
-    classes = sorted({type(m).__name__ for layer in decoder_layers(model) for m in layer.modules()
-                      if ROUTER_LIKE.search(type(m).__name__) and not NOT_ROUTER.search(type(m).__name__)})
+    classes = sorted(
+        {
+            type(m).__name__
+            for layer in decoder_layers(model)
+            for m in layer.modules()
+            if ROUTER_LIKE.search(type(m).__name__) and not NOT_ROUTER.search(type(m).__name__)
+        }
+    )
     tried = []
     for registered in registered_adapters():
         for name in classes:

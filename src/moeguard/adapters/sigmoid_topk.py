@@ -79,8 +79,9 @@ class ScoreBiasTopKAdapter(RoutingAdapter):
 
     def route(self, router, logits, hidden, extra=()):
         scores = self.score(router, logits)
-        indices = torch.topk(self.choice(router, logits, scores, extra), self.top_k(router), dim=-1,
-                             sorted=self.sorted_topk)[1]
+        indices = torch.topk(
+            self.choice(router, logits, scores, extra), self.top_k(router), dim=-1, sorted=self.sorted_topk
+        )[1]
         return self.finish(router, scores, indices, logits, hidden)
 
     def to_steering_space(self, logits):
@@ -252,7 +253,15 @@ class Kolibri1Adapter(ScoreBiasTopKAdapter):
 
 
 for _adapter in (
-    AfmoeAdapter(), HyV3Adapter(), MiniMaxM2Adapter(), MiniMaxM3Adapter(), LagunaAdapter(), Lfm2MoeAdapter(),
-    FlintAdapter(), ScoreFnAdapter(), MuseSparkAdapter(), Kolibri1Adapter(),
+    AfmoeAdapter(),
+    HyV3Adapter(),
+    MiniMaxM2Adapter(),
+    MiniMaxM3Adapter(),
+    LagunaAdapter(),
+    Lfm2MoeAdapter(),
+    FlintAdapter(),
+    ScoreFnAdapter(),
+    MuseSparkAdapter(),
+    Kolibri1Adapter(),
 ):
     register_adapter(_adapter)

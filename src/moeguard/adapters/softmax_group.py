@@ -48,8 +48,9 @@ class DeepseekV2Adapter(RoutingAdapter):
     def route(self, router, logits, hidden, extra=()):
         probs = logits.softmax(dim=-1, dtype=torch.float32)
         if self._grouped(router):
-            probs, _ = limit_to_groups(probs, probs, router.num_group, router.topk_group, self.top_k(router),
-                                       how="max", fill=0.0)
+            probs, _ = limit_to_groups(
+                probs, probs, router.num_group, router.topk_group, self.top_k(router), how="max", fill=0.0
+            )
         weights, indices = torch.topk(probs, k=self.top_k(router), dim=-1, sorted=False)
         return weights * router.routed_scaling_factor, indices
 
@@ -64,8 +65,9 @@ class DeepseekV2Adapter(RoutingAdapter):
         hard = ExpertEdit(edit.activate, edit.deactivate, drop_empty=False)
         edited = edit_scores(r, hard).softmax(dim=-1)
         if self._grouped(router):
-            _, mask = limit_to_groups(own, own, router.num_group, router.topk_group, self.top_k(router),
-                                      how="max", fill=0.0, edit=hard)
+            _, mask = limit_to_groups(
+                own, own, router.num_group, router.topk_group, self.top_k(router), how="max", fill=0.0, edit=hard
+            )
             choice = force_choice(own.masked_fill(~mask, 0.0), hard)
             source = edited.masked_fill(~mask, 0.0)
         else:

@@ -27,13 +27,33 @@ class SoftmaxTopKAdapter(RoutingAdapter):
 
     family = "softmax-topk"
     model_types: tuple[str, ...] = (
-        "olmoe", "qwen2_moe", "qwen3_moe", "flex_olmo", "mellum", "qwen3_next", "qwen3_5_moe", "qwen3_5_moe_text",
-        "qwen3_vl_moe", "qwen3_omni_moe", "qwen3_omni_moe_thinker", "qwen4_exp", "qwen4_exp_text", "hunyuan_v1_moe",
+        "olmoe",
+        "qwen2_moe",
+        "qwen3_moe",
+        "flex_olmo",
+        "mellum",
+        "qwen3_next",
+        "qwen3_5_moe",
+        "qwen3_5_moe_text",
+        "qwen3_vl_moe",
+        "qwen3_omni_moe",
+        "qwen3_omni_moe_thinker",
+        "qwen4_exp",
+        "qwen4_exp_text",
+        "hunyuan_v1_moe",
     )
     router_class_names: tuple[str, ...] = (
-        "OlmoeTopKRouter", "Qwen2MoeTopKRouter", "Qwen3MoeTopKRouter", "FlexOlmoTopKRouter", "MellumTopKRouter",
-        "Qwen3NextTopKRouter", "Qwen3_5MoeTopKRouter", "Qwen3VLMoeTextTopKRouter", "Qwen3OmniMoeThinkerTextTopKRouter",
-        "Qwen4ExpTextTopKRouter", "HunYuanMoEV1Gate",
+        "OlmoeTopKRouter",
+        "Qwen2MoeTopKRouter",
+        "Qwen3MoeTopKRouter",
+        "FlexOlmoTopKRouter",
+        "MellumTopKRouter",
+        "Qwen3NextTopKRouter",
+        "Qwen3_5MoeTopKRouter",
+        "Qwen3VLMoeTextTopKRouter",
+        "Qwen3OmniMoeThinkerTextTopKRouter",
+        "Qwen4ExpTextTopKRouter",
+        "HunYuanMoEV1Gate",
     )
     #: Where the k weights end up: ``"logits"`` (their dtype), ``"hidden"`` (the router input's), None (float32).
     cast: str | None = "logits"

@@ -244,6 +244,7 @@ TOWER_COMMON: dict = dict(
     num_position_embeddings=64,
 )
 
+
 def _config_class(model_type: str):
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
