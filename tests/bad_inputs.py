@@ -21,6 +21,8 @@ class Case:
     #: Raise if the command loads a model: the problem must be caught before any work.
     before_load: bool = True
     files: dict[str, str | bytes] = field(default_factory=dict)
+    #: Only meaningful where vLLM is not installed (the "needs vLLM" message).
+    without_vllm: bool = False
 
 
 PAIR = {"messages_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "1, 2"}],
@@ -167,6 +169,12 @@ CASES = [
     Case("organism eval unknown task", ["organism", "eval", "{model}", "--task", "juggling"], "unknown task"),
     Case("organism eval update-card without steering", ["organism", "eval", "{model}", "--update-card"],
          "--update-card"),
+    # ---- backends
+    Case("vLLM backend not installed", ["generate", "{model}", "--prompt", "hi", "--backend", "vllm"], "needs vLLM",
+         without_vllm=True),
+    Case("serve without vLLM", ["serve", "{model}"], "needs vLLM", without_vllm=True),
+    Case("unknown backend", ["detect", "{model}", "--pairs", "{file:p.jsonl}", "-o", "{tmp}/d", "--backend", "tgi"],
+         "is not one of", before_load=False, files={"p.jsonl": GOOD_PAIRS}),
     # ---- cli
     Case("unknown command", ["frobnicate"], "No such command", before_load=False),
     Case("unknown option", ["inspect", "{model}", "--frob"], "No such option", before_load=False),

@@ -1,8 +1,9 @@
 """Capture routing to disk (the library side of ``moeguard capture``).
 
-``capture_prompts`` records every token of every prompt (chat template + generation prompt);
-``capture_pairs`` records the target spans of both sides of every pair, exactly as detection counts them.
-Both write ``routing.safetensors`` (a :class:`~moeguard.routing.RoutingTrace`) and ``counts.csv``
+``record_prompts`` records every token of every prompt (chat template + generation prompt);
+``record_pairs`` records the target spans of both sides of every pair, exactly as detection counts them.
+Both return a :class:`~moeguard.routing.RoutingTrace` (the HF backend's capture); ``capture_prompts`` /
+``capture_pairs`` also write ``routing.safetensors`` (a :class:`~moeguard.routing.RoutingTrace`) and ``counts.csv``
 (``layer, expert, count, tokens``) into the output folder; the trace feeds ``detect --from-capture``,
 ``drift`` and ``safemoe reference --from-capture`` without re-running the model.
 """
@@ -24,6 +25,7 @@ from moeguard.pair_routing import route_pairs
 from moeguard.pair_stats import cluster_ids
 from moeguard.progress import maybe_progress
 from moeguard.routing.recorder import RoutingRecorder
+from moeguard.routing.shape import MoEShape
 from moeguard.routing.trace import TRACE_FILE, RoutingTrace, trace_with_sequences
 from moeguard.routing.unwrap import routing_forward_kwargs
 from moeguard.steer import SteeringSpec
@@ -32,7 +34,9 @@ from moeguard.tokens import pad_batch, pad_id_of
 COUNTS_FILE = "counts.csv"
 
 
-def _write(output: Path, trace: RoutingTrace) -> list[Path]:
+def write_capture(output: str | Path, trace: RoutingTrace) -> list[Path]:
+    """Write ``routing.safetensors`` and ``counts.csv`` of ``trace`` into the folder ``output``."""
+    output = Path(output)
     routing = trace.save(output / TRACE_FILE)
     counts = trace.counts()
     tokens = trace.num_rows
@@ -41,25 +45,30 @@ def _write(output: Path, trace: RoutingTrace) -> list[Path]:
     return [routing, write_csv_atomic(output / COUNTS_FILE, ["layer", "expert", "count", "tokens"], rows)]
 
 
-def _base_meta(moe, model_name: str | None, steer: SteeringSpec | None, **extra) -> dict:
+def capture_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, **extra) -> dict:
+    """The metadata of a capture (any engine; ``extra`` joins it)."""
     return run_metadata(model_name, model_type=moe.summary()["model_type"], family=moe.family, top_k=moe.top_k,
                         steering=steer.to_dict() if steer is not None else None, **extra)
 
 
-def capture_prompts(
+def prompts_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None,
+                 sequences: list[list[int]], **extra) -> dict:
+    """The metadata of a capture of prompts (every token of every prompt)."""
+    return capture_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
+                        prompts_sha256=sha256_of("\n".join(map(str, sequences))), **extra)
+
+
+def record_prompts(
     model,
     tokenizer,
     prompts: list[Prompt],
-    output: str | Path,
     logits: bool = False,
     batch_size: int = 8,
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
     progress: bool = True,
-    extra_meta: dict | None = None,
-) -> list[Path]:
-    """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths."""
-    output = Path(output)
+) -> RoutingTrace:
+    """Every prompt token's routing (chat template + generation prompt), one sample per prompt."""
     moe = inspect_moe(model)
     recorder = RoutingRecorder(moe, counts=False, traces=True, logits=logits)
     sequences = encode_prompts(tokenizer, prompts)
@@ -80,46 +89,77 @@ def capture_prompts(
             chunks.append(chunk)
             bar.advance(task, ids.shape[0])
     trace = trace_with_sequences(RoutingTrace.cat(chunks), sequences)
-    trace.meta = _base_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
-                            prompts_sha256=sha256_of("\n".join(map(str, sequences))), **(extra_meta or {}))
-    return _write(output, trace)
+    trace.meta = prompts_meta(moe, model_name, steer, sequences)
+    return trace
 
 
-def capture_pairs(
+def capture_prompts(model, tokenizer, prompts: list[Prompt], output: str | Path, logits: bool = False,
+                    batch_size: int = 8, steer: SteeringSpec | None = None, model_name: str | None = None,
+                    progress: bool = True, extra_meta: dict | None = None) -> list[Path]:
+    """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths.
+    ``extra_meta`` joins the trace's metadata."""
+    trace = record_prompts(model, tokenizer, prompts, logits=logits, batch_size=batch_size, steer=steer,
+                           model_name=model_name, progress=progress)
+    trace.meta.update(extra_meta or {})
+    return write_capture(output, trace)
+
+
+def pair_labels(pair_ids: list[int], side: str) -> dict[str, torch.Tensor]:
+    """Per-sample labels of one side of a batch of pairs: ``pair`` and ``side`` (0 = A, 1 = B)."""
+    return {"pair": torch.tensor(pair_ids), "side": torch.full((len(pair_ids),), 0 if side == "a" else 1)}
+
+
+def label_clusters(trace: RoutingTrace, keys: list[str]) -> None:
+    """Add the ``cluster`` label (index of the first identical pair) from every pair's key, in pair order."""
+    first = torch.tensor(cluster_ids(keys), dtype=torch.long)
+    trace.labels["cluster"] = first[trace.labels["pair"]]
+
+
+def pairs_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, trace: RoutingTrace,
+               data_sha256: str, **extra) -> dict:
+    """The metadata of a capture of pairs."""
+    return capture_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
+                        data_sha256=data_sha256, **extra)
+
+
+def record_pairs(
     model,
     tokenizer,
     pairs: Iterable[Pair | dict],
-    output: str | Path,
     batch_size: int = 8,
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
     progress: bool = True,
     total: int | None = None,
-    extra_meta: dict | None = None,
-) -> list[Path]:
-    """Record the target-span routing of both sides of every pair (labels ``pair``, ``side``: 0 = A,
-    1 = B, and ``cluster``: index of the first identical pair), as ``moeguard detect`` counts it; write
-    ``routing.safetensors`` and ``counts.csv``."""
-    output = Path(output)
+) -> RoutingTrace:
+    """The target-span routing of both sides of every pair (labels ``pair``, ``side``: 0 = A, 1 = B, and
+    ``cluster``: index of the first identical pair), as ``moeguard detect`` counts it."""
     moe = inspect_moe(model)
     digest = hashlib.sha256()
     chunks = []
     keys: list[str] = []
-    with steer.apply(moe) if steer is not None else nullcontext(), \
-            maybe_progress(progress) as bar:
+    with steer.apply(moe) if steer is not None else nullcontext(), maybe_progress(progress) as bar:
         task = bar.add_task("capturing pair routing", total=total)
         for batch in route_pairs(moe, tokenizer, pairs, batch_size, digest=digest, weights=True):
             trace = batch.trace
-            trace.labels = {"pair": torch.tensor(batch.pair_ids), "side": torch.full((len(batch.pair_ids),),
-                                                                                    0 if batch.side == "a" else 1)}
+            trace.labels = pair_labels(batch.pair_ids, batch.side)
             chunks.append(trace)
             if batch.side == "a":
                 keys.extend(batch.keys)
             if batch.side == "b":
                 bar.advance(task, len(batch.pair_ids))
     trace = RoutingTrace.cat(chunks)
-    first = torch.tensor(cluster_ids(keys), dtype=torch.long)
-    trace.labels["cluster"] = first[trace.labels["pair"]]
-    trace.meta = _base_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
-                            data_sha256=digest.hexdigest(), **(extra_meta or {}))
-    return _write(output, trace)
+    label_clusters(trace, keys)
+    trace.meta = pairs_meta(moe, model_name, steer, trace, digest.hexdigest())
+    return trace
+
+
+def capture_pairs(model, tokenizer, pairs: Iterable[Pair | dict], output: str | Path, batch_size: int = 8,
+                  steer: SteeringSpec | None = None, model_name: str | None = None, progress: bool = True,
+                  total: int | None = None, extra_meta: dict | None = None) -> list[Path]:
+    """Record the target-span routing of both sides of every pair and write ``routing.safetensors`` and
+    ``counts.csv`` (see :func:`record_pairs`); ``extra_meta`` joins the trace's metadata."""
+    trace = record_pairs(model, tokenizer, pairs, batch_size=batch_size, steer=steer, model_name=model_name,
+                         progress=progress, total=total)
+    trace.meta.update(extra_meta or {})
+    return write_capture(output, trace)

@@ -16,11 +16,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from moeguard.adapters import MoEModel, inspect_moe
+from moeguard.adapters import inspect_moe
 from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic, write_text_atomic
 from moeguard.eval.conditions import ConditionScore
 from moeguard.experiment import BehaviourResult, ExperimentSettings, markdown_table, run_experiment
+from moeguard.routing.shape import MoEShape
+
+if TYPE_CHECKING:
+    from moeguard.backends.base import BackendModel
 
 
 @dataclass
@@ -44,6 +49,8 @@ class DemoSettings:
     benign_prompts: int = 80
     device: str | None = None
     dtype: str | None = None
+    #: Engine for detection and generation (:mod:`moeguard.backends`): ``hf`` or ``vllm``.
+    backend: str = "hf"
 
     def experiment(self) -> ExperimentSettings:
         return ExperimentSettings(pairs=self.pairs, control_seeds=self.control_seeds, seed=self.seed,
@@ -68,9 +75,10 @@ class DemoResult:
         return self.results[1].scores
 
 
-def run_organism_experiment(moe: MoEModel, tokenizer, settings: DemoSettings, progress: bool = True,
-                            on_phase=None) -> list[BehaviourResult]:
-    """The organism's experiment with the demo's settings (also used by ``organism eval`` and the card)."""
+def run_organism_experiment(moe: MoEShape, tokenizer, settings: DemoSettings, progress: bool = True,
+                            on_phase=None, engine: BackendModel | None = None) -> list[BehaviourResult]:
+    """The organism's experiment with the demo's settings (also used by ``organism eval`` and the card);
+    ``engine`` runs detection and generation in another backend (e.g. vLLM) instead of ``moe``'s model."""
     from moeguard.organism.experiment import organism_behaviours, steering_counts
 
     counts = steering_counts(moe, settings.model, safe_activate=settings.safe_activate,
@@ -79,18 +87,26 @@ def run_organism_experiment(moe: MoEModel, tokenizer, settings: DemoSettings, pr
     behaviours = organism_behaviours(counts, settings.harmful_prompts, settings.lookalike_prompts,
                                      settings.benign_prompts, settings.bootstrap)
     return run_experiment(moe, tokenizer, behaviours, settings.experiment(), model_name=settings.model,
-                          progress=progress, on_phase=on_phase)
+                          progress=progress, on_phase=on_phase, engine=engine)
 
 
 def run_demo(settings: DemoSettings, progress: bool = True, on_phase=None) -> DemoResult:
     """Run the whole demo and write its artifacts; returns the scores."""
-    from moeguard.models import load_model
-
     start = time.perf_counter()
     out = Path(settings.output)
-    model, tokenizer = load_model(settings.model, dtype=settings.dtype, device=settings.device)
-    moe = inspect_moe(model)
-    results = run_organism_experiment(moe, tokenizer, settings, progress=progress, on_phase=on_phase)
+    engine = None
+    moe: MoEShape
+    if settings.backend == "hf":
+        from moeguard.models import load_model
+
+        model, tokenizer = load_model(settings.model, dtype=settings.dtype, device=settings.device)
+        moe = inspect_moe(model)
+    else:
+        from moeguard.backends import get_backend
+
+        engine = get_backend(settings.backend).load(settings.model)
+        moe, tokenizer = engine.shape, engine.tokenizer
+    results = run_organism_experiment(moe, tokenizer, settings, progress=progress, on_phase=on_phase, engine=engine)
     examples = _examples(results)
     files = _write_artifacts(out, settings, moe, results, examples, time.perf_counter() - start)
     return DemoResult(results, examples, files, time.perf_counter() - start)
@@ -134,7 +150,7 @@ def _write_artifacts(out, settings, moe, results, examples, seconds):
     files += [spec.save(out / name) for name, spec in specs.items()]
     files.append(write_json_atomic(out / "meta.json", run_metadata(
         settings.model, seed=settings.seed, pairs=settings.pairs, control_seeds=settings.control_seeds,
-        bootstrap=settings.bootstrap, safety_pairs_sha256=safety.detection.data_sha256,
+        bootstrap=settings.bootstrap, backend=settings.backend, safety_pairs_sha256=safety.detection.data_sha256,
         digits_pairs_sha256=counting.detection.data_sha256, moe=moe.summary(), seconds=round(seconds, 1))))
     unsafe, safe = specs["unsafe_spec.json"], specs["safe_spec.json"]
     control = safety.behaviour.control_of

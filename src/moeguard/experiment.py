@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from moeguard.adapters import MoEModel
 from moeguard.chat import Prompt
 from moeguard.detect import DetectionResult, detect_experts
 from moeguard.detect_run import Selection
 from moeguard.eval.conditions import ConditionScore, Judge, score_conditions
+from moeguard.routing.shape import MoEShape
 from moeguard.steer import SteeringSpec
+
+if TYPE_CHECKING:
+    from moeguard.backends.base import BackendModel
 
 #: SteerMoE's published OLMoE-1B-7B settings as shares of all 16 x 64 routed experts.
 PAPER_TOTAL_EXPERTS = 1024
@@ -26,7 +31,7 @@ PAPER_SAFE_ACTIVATE, PAPER_UNSAFE_ACTIVATE, PAPER_UNSAFE_DEACTIVATE = 5, 10, 125
 BASELINE, CONTROL = "baseline", "random control"
 
 
-def paper_scaled(count: int, moe: MoEModel) -> int:
+def paper_scaled(count: int, moe: MoEShape) -> int:
     """A published expert count scaled to this model's number of routed experts (at least 1)."""
     return max(1, round(count * len(moe.layers) * moe.num_experts / PAPER_TOTAL_EXPERTS))
 
@@ -104,18 +109,27 @@ class BehaviourResult:
 
 
 def run_experiment(
-    moe: MoEModel,
+    moe: MoEShape,
     tokenizer,
     behaviours: Sequence[Behaviour],
     settings: ExperimentSettings | None = None,
     model_name: str | None = None,
     progress: bool = False,
     on_phase: Callable[[str], None] | None = None,
+    engine: BackendModel | None = None,
 ) -> list[BehaviourResult]:
-    """Run every behaviour on ``moe`` (see the module docstring)."""
+    """Run every behaviour on ``moe`` (see the module docstring); ``engine`` (a model loaded in another
+    backend, e.g. vLLM, whose shape is ``moe``) runs detection and generation instead of ``moe``'s model."""
     from moeguard.data import read_pairs
 
     settings = settings or ExperimentSettings()
+    generator: object  # a transformers model or a BackendModel: generation.generate runs either
+    if engine is not None:
+        generator = engine
+    elif isinstance(moe, MoEModel):
+        generator = moe.model
+    else:
+        raise TypeError("run_experiment needs a transformers MoEModel or an engine that runs the model")
     results = []
     for behaviour in behaviours:
         for arm in behaviour.arms:
@@ -123,8 +137,12 @@ def run_experiment(
         if on_phase is not None:
             on_phase(f"{behaviour.name}: detecting experts on {behaviour.pairs}")
         pairs = read_pairs(behaviour.pairs, max_pairs=settings.pairs, seed=settings.seed)
-        detection = detect_experts(moe, tokenizer, pairs, bootstrap=behaviour.bootstrap, seed=settings.seed,
-                                   model_name=model_name, progress=progress)
+        if engine is not None:
+            detection = engine.detect(pairs, bootstrap=behaviour.bootstrap, seed=settings.seed, progress=progress)
+        else:
+            assert isinstance(moe, MoEModel)
+            detection = detect_experts(moe, tokenizer, pairs, bootstrap=behaviour.bootstrap, seed=settings.seed,
+                                       model_name=model_name, progress=progress)
         specs = {}
         for arm in behaviour.arms:
             s = arm.selection
@@ -134,12 +152,12 @@ def run_experiment(
         conditions: dict[str, SteeringSpec | None | list[SteeringSpec]] = {BASELINE: None, **specs, CONTROL: controls}
         if on_phase is not None:
             on_phase(f"{behaviour.name}: generating under {len(conditions)} conditions")
-        scores, generations = score_conditions(moe.model, tokenizer, behaviour.prompt_sets, conditions,
+        scores, generations = score_conditions(generator, tokenizer, behaviour.prompt_sets, conditions,
                                                behaviour.judges, max_new_tokens=settings.max_new_tokens,
                                                batch_size=settings.batch_size, progress=progress)
         baseline_scores: list[ConditionScore] = []
         if behaviour.baseline_sets:
-            baseline_scores, extra = score_conditions(moe.model, tokenizer, behaviour.baseline_sets, {BASELINE: None},
+            baseline_scores, extra = score_conditions(generator, tokenizer, behaviour.baseline_sets, {BASELINE: None},
                                                       behaviour.judges, max_new_tokens=settings.max_new_tokens,
                                                       batch_size=settings.batch_size, progress=progress)
             generations[BASELINE].update(extra[BASELINE])

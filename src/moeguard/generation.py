@@ -21,7 +21,16 @@ def generate(
     batch_size: int = 16,
     do_sample: bool = False,
 ) -> list[str]:
-    """Generated continuations (prompt stripped) for each prompt; greedy by default, KV cache on."""
+    """Generated continuations (prompt stripped) for each prompt; greedy by default, KV cache on.
+
+    ``model`` may also be a model loaded in another engine (a :class:`moeguard.backends.BackendModel`, e.g.
+    vLLM's): it then generates with the same chat format and decoding.
+    """
+    from moeguard.backends.base import BackendModel
+
+    if isinstance(model, BackendModel):
+        return model.generate(prompts, max_new_tokens=max_new_tokens, steer=steer, batch_size=batch_size,
+                              do_sample=do_sample)
     texts = [format_prompt(tokenizer, p) for p in prompts]
     outputs: list[str] = []
     side = tokenizer.padding_side

@@ -225,7 +225,7 @@ def load_model(
     reproduces its routers exactly (:func:`moeguard.inspect_moe`); otherwise moeguard refuses it when it
     first inspects the model.
     """
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     target = resolve_device(device) if device is not None else None
     path = resolve_model_path(name)
@@ -251,15 +251,8 @@ def load_model(
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
     model = language_model_of(model)
     tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code,
-                                                  **{k: v for k, v in kwargs.items() if k == "local_files_only"})
-    except (OSError, ValueError, TypeError) as err:
-        raise MoeguardError(f"could not load a tokenizer for {name!r}: {str(err).strip().splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if getattr(tokenizer, "chat_template", None) is None:
-        tokenizer.chat_template = _processor_chat_template(tokenizer_source)
+    tokenizer = load_tokenizer(tokenizer_source, name, trust_remote_code,
+                               local_files_only=bool(kwargs.get("local_files_only", False)))
     if adapter is not None:
         model = apply_adapter(model, adapter)
     if target is not None and device_map is None:
@@ -270,6 +263,24 @@ def load_model(
 
         inspect_moe(model, allow_unregistered=True)
     return model, tokenizer
+
+
+def load_tokenizer(source: str | Path, name: str | None = None, trust_remote_code: bool = False,
+                   local_files_only: bool = False):
+    """The tokenizer of the model folder (or hub id) ``source``, with a pad token (eos when it has none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code,
+                                                  local_files_only=local_files_only)
+    except (OSError, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MoeguardError(f"could not load a tokenizer for {name or source!r}: {first}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(tokenizer, "chat_template", None) is None:  # composite models keep it with the processor
+        tokenizer.chat_template = _processor_chat_template(str(source))
+    return tokenizer
 
 
 def apply_adapter(model, adapter: str | Path):

@@ -59,6 +59,27 @@ def _padded(encoded: list[EncodedSide], pad_id: int) -> tuple[torch.Tensor, torc
     return ids, attention, span
 
 
+def encoded_pair_batches(
+    tokenizer, pairs: Iterable[Pair | dict], batch_size: int = 8, digest: hashlib._Hash | None = None
+) -> Iterator[tuple[list[int], Side, list[EncodedSide], list[str]]]:
+    """Validated and encoded pairs, ``(pair ids, side, encoded conversations, pair keys)`` per batch and side
+    (A then B). ``keys[i]`` is the SHA-256 of the pair's canonical JSON line (equal keys: identical pairs);
+    ``digest`` is updated with every line. Every engine's pair routing reads these."""
+    seen = 0
+    for batch in batched(pairs, batch_size):
+        ids_of_batch = list(range(seen, seen + len(batch)))
+        checked = [pair_from_record(p, f"pair {i}") for i, p in zip(ids_of_batch, batch, strict=True)]
+        lines = [(pair_record_json(pair) + "\n").encode("utf-8") for pair in checked]
+        keys = [hashlib.sha256(line).hexdigest() for line in lines]
+        if digest is not None:
+            for line in lines:
+                digest.update(line)
+        for side in SIDES:
+            encoded = [encode_side(tokenizer, pair, side, i) for i, pair in zip(ids_of_batch, checked, strict=True)]
+            yield ids_of_batch, side, encoded, keys
+        seen += len(batch)
+
+
 @torch.no_grad()
 def route_pairs(
     moe: MoEModel,
@@ -80,29 +101,16 @@ def route_pairs(
     model = moe.model
     was_training = model.training
     model.eval()
-    seen = 0
     try:
         with recorder:
-            for batch in batched(pairs, batch_size):
-                ids_of_batch = list(range(seen, seen + len(batch)))
-                checked = [pair_from_record(p, f"pair {i}") for i, p in zip(ids_of_batch, batch, strict=True)]
-                lines = [(pair_record_json(pair) + "\n").encode("utf-8") for pair in checked]
-                keys = [hashlib.sha256(line).hexdigest() for line in lines]
-                if digest is not None:
-                    for line in lines:
-                        digest.update(line)
-                side: Side
-                for side in SIDES:
-                    encoded = [encode_side(tokenizer, pair, side, i) for i, pair in zip(ids_of_batch, checked,
-                                                                                          strict=True)]
-                    ids, attention, span = _padded(encoded, pad_id)
-                    recorder.reset()
-                    recorder.run(ids, attention, count_mask=span, **kwargs)
-                    trace = recorder.last
-                    trace.indices = trace.indices.cpu()
-                    if trace.weights is not None:
-                        trace.weights = trace.weights.cpu()
-                    yield PairBatch(ids_of_batch, side, trace, keys)
-                seen += len(batch)
+            for ids_of_batch, side, encoded, keys in encoded_pair_batches(tokenizer, pairs, batch_size, digest):
+                ids, attention, span = _padded(encoded, pad_id)
+                recorder.reset()
+                recorder.run(ids, attention, count_mask=span, **kwargs)
+                trace = recorder.last
+                trace.indices = trace.indices.cpu()
+                if trace.weights is not None:
+                    trace.weights = trace.weights.cpu()
+                yield PairBatch(ids_of_batch, side, trace, keys)
     finally:
         model.train(was_training)

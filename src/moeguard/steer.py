@@ -24,6 +24,7 @@ from moeguard.artifacts import write_json_atomic
 from moeguard.errors import MoeguardError
 from moeguard.routing.edits import ExpertEdit
 from moeguard.routing.hooks import HookHandle, RouterHooks
+from moeguard.routing.shape import MoEShape
 
 Mode = Literal["steermoe", "soft"]
 _MODES = ("steermoe", "soft")
@@ -145,8 +146,9 @@ class SteeringSpec:
             layers.setdefault(layer, ([], []))[1].append(expert)
         return layers
 
-    def validate(self, moe: MoEModel) -> None:
-        """Check layers, expert ranges and per-layer limits against the model; MoeguardError if wrong."""
+    def validate(self, moe: MoEShape) -> None:
+        """Check layers, expert ranges and per-layer limits against the model (any engine's
+        :class:`~moeguard.routing.shape.MoEShape`, e.g. a loaded ``MoEModel``); MoeguardError if wrong."""
         for layer, (act, deact) in sorted(self.by_layer().items()):
             if not 0 <= layer < moe.num_decoder_layers:
                 raise MoeguardError(
@@ -175,7 +177,7 @@ class SteeringSpec:
                 raise MoeguardError(f"layer {layer}: {problem}")
 
     # ------------------------------------------------------------------ application
-    def edits(self, moe: MoEModel) -> dict[int, ExpertEdit]:
+    def edits(self, moe: MoEShape) -> dict[int, ExpertEdit]:
         """This spec as one :class:`~moeguard.routing.ExpertEdit` per steered decoder layer."""
         alpha = self.alpha if self.mode == "soft" else None
         return {
@@ -210,14 +212,14 @@ class SteeringSpec:
     def __len__(self) -> int:
         return len(self.activate) + len(self.deactivate)
 
-    def random_like(self, model: nn.Module | MoEModel, seed: int) -> SteeringSpec:
+    def random_like(self, model: nn.Module | MoEShape, seed: int) -> SteeringSpec:
         """A control spec: random experts with the same number activated and deactivated in every layer.
 
         Seeded; used to show that an effect comes from the selected experts, not from steering as such.
         """
         import random
 
-        moe = model if isinstance(model, MoEModel) else inspect_moe(model)
+        moe = model if isinstance(model, MoEShape) else inspect_moe(model)
         rng = random.Random(seed)
         activate, deactivate = [], []
         for layer, (act, deact) in sorted(self.by_layer().items()):

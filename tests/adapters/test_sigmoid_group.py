@@ -84,3 +84,22 @@ def test_deactivation_removes_only_that_expert_on_a_real_model(family, load_tiny
         for token in range(before.shape[0]):
             kept = set(before[token].tolist()) - {expert}
             assert kept <= set(after[token].tolist()), (family, expert, token)
+
+
+def test_per_token_edits_equal_one_edit_per_row():
+    """Per-token masks ``[N, E]`` (the vLLM backend's per-request edits) route each row as its own edit,
+    including a row whose deactivation leaves the kept groups short, next to unedited rows."""
+    torch.manual_seed(5)
+    logits = torch.randn(4, 8) * 2
+    rows = [edit(activate=[7]), edit(deactivate=[0, 1, 2, 3, 5]), edit(deactivate=[4]), ExpertEdit()]
+    masks = [torch.stack([r.activate if r.activate is not None else torch.zeros(8, dtype=torch.bool)
+                          for r in rows]),
+             torch.stack([r.deactivate if r.deactivate is not None else torch.zeros(8, dtype=torch.bool)
+                          for r in rows])]
+    per_token = ExpertEdit(masks[0], masks[1], drop_empty=False)
+    weights, indices = DeepseekV3Adapter().edited_route(router(), logits, None, per_token)
+    for i, row_edit in enumerate(rows):
+        want_w, want_i = (DeepseekV3Adapter().edited_route(router(), logits[i : i + 1], None, row_edit)
+                          if not row_edit.is_empty else DeepseekV3Adapter().route(router(), logits[i : i + 1], None))
+        assert sorted(indices[i].tolist()) == sorted(want_i[0].tolist())
+        assert torch.allclose(weights[i].sort().values, want_w[0].sort().values)

@@ -15,6 +15,11 @@ def test_enough_cases_across_commands():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_one_line_exit_2(case, capsys, tmp_path, tiny_model_dir, monkeypatch):
+    if case.without_vllm:
+        from vllm_helpers import HAS_VLLM
+
+        if HAS_VLLM:
+            pytest.skip("vLLM is installed here")
     model = tiny_model_dir("olmoe")
     if case.before_load:
         import moeguard.models

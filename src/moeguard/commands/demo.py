@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+from moeguard.commands import BackendName, BackendOption, DeviceOption, Dtype, DtypeOption, JsonOption, print_json
 
 
 def demo(
@@ -35,6 +35,7 @@ def demo(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Detect safety experts on the organism, then compare refusal rates: baseline, safe steering, unsafe
     steering and a random-expert control; then steer counting answers between digits and words."""
@@ -49,7 +50,8 @@ def demo(
     used = apply_threads(threads)
     settings = DemoSettings(model=model, output=output, pairs=pairs, control_seeds=control_seeds,
                             safe_activate=safe_activate, unsafe_activate=unsafe_activate,
-                            unsafe_deactivate=unsafe_deactivate, seed=seed, device=device, dtype=dtype.value)
+                            unsafe_deactivate=unsafe_deactivate, seed=seed, device=device, dtype=dtype.value,
+                            backend=backend.value)
     err = Console(stderr=True)
     err.print(f"{used} CPU thread(s)", style="dim")
     result = run_demo(settings, on_phase=lambda text: err.print(text, style="dim"))

@@ -11,12 +11,14 @@ import typer
 from moeguard.commands import (
     MODEL_HELP,
     AllowUnregisteredOption,
+    BackendName,
+    BackendOption,
     DeviceOption,
     Dtype,
     DtypeOption,
     JsonOption,
     TrustOption,
-    load,
+    load_engine,
     print_json,
 )
 
@@ -76,6 +78,7 @@ def detect(
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
     allow_unregistered: AllowUnregisteredOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -86,7 +89,7 @@ def detect(
     from rich.console import Console
 
     from moeguard.artifacts import sha256_of
-    from moeguard.detect import check_run, detect_experts, detect_from_trace
+    from moeguard.detect import check_run, detect_from_trace
     from moeguard.detect_run import DetectionRun, Selection
     from moeguard.errors import MoeguardError
     from moeguard.outputs import check_output_folder
@@ -114,14 +117,13 @@ def detect(
     else:
         if model is None or pairs is None:
             raise MoeguardError("give MODEL and --pairs FILE (or --from-capture DIR)")
-        from moeguard.adapters import inspect_moe
         from moeguard.data import read_pairs
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
-        moe = inspect_moe(loaded)
-        result = detect_experts(moe, tokenizer, records, batch_size=batch_size, bootstrap=bootstrap, seed=seed,
-                                model_name=model, progress=True, permutations=permutations)
+        loaded = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered)
+        moe = loaded.shape
+        result = loaded.detect(records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True,
+                               permutations=permutations)
         source, family = pairs, moe.family
     run = DetectionRun.from_result(result, selection)
     if from_capture is None:
@@ -133,6 +135,7 @@ def detect(
         else None,
         "batch_size": batch_size,
         "family": family,
+        "backend": backend.value,
     })
     if run.short:
         Console(stderr=True).print(

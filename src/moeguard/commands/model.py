@@ -9,6 +9,8 @@ import typer
 
 from moeguard.commands import (
     AllowUnregisteredOption,
+    BackendName,
+    BackendOption,
     DeviceOption,
     Dtype,
     DtypeOption,
@@ -17,6 +19,7 @@ from moeguard.commands import (
     ModelArgument,
     TrustOption,
     load,
+    load_engine,
     print_json,
 )
 
@@ -74,22 +77,18 @@ def generate(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     allow_unregistered: AllowUnregisteredOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Generate a reply to PROMPT (greedy by default), optionally with expert steering; prints only the text."""
-    import torch
-
-    from moeguard.generation import generate as run_generate
-
     if not prompt.strip():
         from moeguard.errors import MoeguardError
 
         raise MoeguardError("--prompt is empty; give the user message to answer")
     spec, note = _spec(steer, model, force)
-    loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
+    engine = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered)
     if note:
         print(f"note: {note} (--force)", file=__import__("sys").stderr)
-    torch.manual_seed(seed)
-    (text,) = run_generate(loaded, tokenizer, [prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample)
+    (text,) = engine.generate([prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample, seed=seed)
     print(text)
 
 
@@ -116,10 +115,11 @@ def capture(
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
     allow_unregistered: AllowUnregisteredOption = False,
+    backend: BackendOption = BackendName.hf,
 ) -> None:
     """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
     logits, one sample per prompt or per pair side) and counts.csv (layer, expert, count, tokens)."""
-    from moeguard.capture_run import capture_pairs, capture_prompts
+    from moeguard.capture_run import write_capture
     from moeguard.errors import MoeguardError
     from moeguard.outputs import check_output_folder
 
@@ -138,14 +138,16 @@ def capture(
 
         assert pairs is not None
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-    loaded, tokenizer = load(model, trust_remote_code, device, dtype, allow_unregistered)
-    extra = {"spec_model_mismatch": note} if note else {}
+    options = {"capture_logits": True} if logits and backend is BackendName.vllm else {}
+    loaded = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered, **options)
     if prompts is not None:
-        written = capture_prompts(loaded, tokenizer, records, output, logits=logits, batch_size=batch_size,
-                                  steer=spec, model_name=model, extra_meta=extra)
+        trace = loaded.capture(records, logits=logits, steer=spec, batch_size=batch_size)
     else:
-        written = capture_pairs(loaded, tokenizer, pair_records, output, batch_size=batch_size, steer=spec,
-                                model_name=model, total=len(pair_records), extra_meta=extra)
+        trace = loaded.capture_pairs(pair_records, steer=spec, batch_size=batch_size, total=len(pair_records))
+    if note:
+        trace.meta["spec_model_mismatch"] = note
+    trace.meta["backend"] = backend.value
+    written = write_capture(output, trace)
     if json:
         print_json({"files": [str(p) for p in written]})
         return

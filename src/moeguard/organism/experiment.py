@@ -15,7 +15,6 @@ the model's size otherwise.
 
 from __future__ import annotations
 
-from moeguard.adapters import MoEModel
 from moeguard.builtin import resolve
 from moeguard.detect_run import Selection
 from moeguard.eval.conditions import share_of_style
@@ -29,12 +28,13 @@ from moeguard.experiment import (
     paper_scaled,
 )
 from moeguard.organism import STEERING_SETTINGS
+from moeguard.routing.shape import MoEShape
 
 ORGANISM = "builtin:organism"
 HARMFUL, LOOKALIKE, BENIGN, COUNTING = "held-out harmful", "benign look-alikes", "held-out benign", "uncued counting"
 
 
-def steering_counts(moe: MoEModel, model_name: str | None, **overrides: int | None) -> dict[str, int]:
+def steering_counts(moe: MoEShape, model_name: str | None, **overrides: int | None) -> dict[str, int]:
     """Expert counts of every arm: the organism's validated ones, or the paper's scaled to ``moe``."""
     counts = {
         "safe_activate": paper_scaled(PAPER_SAFE_ACTIVATE, moe),

@@ -25,6 +25,7 @@ No module outside this package registers hooks on routers (a test checks it).
 
 from moeguard.routing.edits import STEER_MARGIN, ExpertEdit, combine, edit_scores
 from moeguard.routing.hooks import HookHandle, RouterCall, RouterHooks
+from moeguard.routing.shape import MoEShape
 from moeguard.routing.trace import TRACE_FILE, RoutingTrace, hit_counts
 from moeguard.routing.unwrap import input_device, routing_forward_kwargs, unwrap
 
@@ -33,6 +34,7 @@ __all__ = [
     "TRACE_FILE",
     "ExpertEdit",
     "HookHandle",
+    "MoEShape",
     "RouterCall",
     "RouterHooks",
     "RoutingNoise",
