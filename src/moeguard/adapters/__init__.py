@@ -101,8 +101,11 @@ class MoEModel(MoEShape):
 #: Config keys that give the number of shared (always-on) experts, and keys whose non-zero size means one.
 SHARED_COUNT_KEYS = ("n_shared_experts", "num_shared_experts", "moe_num_shared_experts")
 SHARED_SIZE_KEYS = (
-    "shared_expert_intermediate_size", "shared_intermediate_size", "moe_shared_expert_intermediate_size",
-    "share_expert_dim", "shared_experts_intermediate_size",
+    "shared_expert_intermediate_size",
+    "shared_intermediate_size",
+    "moe_shared_expert_intermediate_size",
+    "share_expert_dim",
+    "shared_experts_intermediate_size",
 )
 
 

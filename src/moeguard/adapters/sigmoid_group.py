@@ -37,17 +37,50 @@ class DeepseekV3Adapter(RoutingAdapter):
 
     family = "sigmoid-group-topk (deepseek-v3)"
     model_types: tuple[str, ...] = (
-        "deepseek_v3", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "deepseek_v32", "dots1", "dots3_note",
-        "dots3_note_text", "exaone_moe", "solar_open", "mimo_v2_flash", "axk1", "nemotron_h", "nemotron_h_omni",
-        "nemo_speechlm", "glm4v_moe", "glm5_next", "hy_v4", "hy_v4_vl", "bailing_hybrid", "kimi_linear",
-        "sarvam_mla", "sarvam_moe", "kimi_k25",
+        "deepseek_v3",
+        "glm4_moe",
+        "glm4_moe_lite",
+        "glm_moe_dsa",
+        "deepseek_v32",
+        "dots1",
+        "dots3_note",
+        "dots3_note_text",
+        "exaone_moe",
+        "solar_open",
+        "mimo_v2_flash",
+        "axk1",
+        "nemotron_h",
+        "nemotron_h_omni",
+        "nemo_speechlm",
+        "glm4v_moe",
+        "glm5_next",
+        "hy_v4",
+        "hy_v4_vl",
+        "bailing_hybrid",
+        "kimi_linear",
+        "sarvam_mla",
+        "sarvam_moe",
+        "kimi_k25",
     )
     router_class_names: tuple[str, ...] = (
-        "DeepseekV3TopkRouter", "Glm4MoeTopkRouter", "Glm4MoeLiteTopkRouter", "GlmMoeDsaTopkRouter",
-        "DeepseekV32TopkRouter", "Dots1TopkRouter", "Dots3NoteTextTopkRouter", "ExaoneMoeTopkRouter",
-        "SolarOpenTopkRouter", "MiMoV2FlashTopkRouter", "AXK1TopkRouter", "NemotronHTopkRouter",
-        "Glm4vMoeTextTopkRouter", "Glm5NextTextTopkRouter", "HYV4TopkRouter", "HYV4VLTopkRouter",
-        "BailingHybridTopkRouter", "KimiLinearTopkRouter",
+        "DeepseekV3TopkRouter",
+        "Glm4MoeTopkRouter",
+        "Glm4MoeLiteTopkRouter",
+        "GlmMoeDsaTopkRouter",
+        "DeepseekV32TopkRouter",
+        "Dots1TopkRouter",
+        "Dots3NoteTextTopkRouter",
+        "ExaoneMoeTopkRouter",
+        "SolarOpenTopkRouter",
+        "MiMoV2FlashTopkRouter",
+        "AXK1TopkRouter",
+        "NemotronHTopkRouter",
+        "Glm4vMoeTextTopkRouter",
+        "Glm5NextTextTopkRouter",
+        "HYV4TopkRouter",
+        "HYV4VLTopkRouter",
+        "BailingHybridTopkRouter",
+        "KimiLinearTopkRouter",
     )
     #: Choice score of experts outside the kept groups.
     fill = float("-inf")
@@ -70,8 +103,16 @@ class DeepseekV3Adapter(RoutingAdapter):
     def _choice(self, router, scores: torch.Tensor, edit: ExpertEdit | None) -> torch.Tensor:
         choice = scores + router.e_score_correction_bias
         if self._has_groups(router):
-            choice, _ = limit_to_groups(choice, choice, router.num_group, router.topk_group, self.top_k(router),
-                                        fill=self.fill, sorted_groups=self.sorted_topk, edit=edit)
+            choice, _ = limit_to_groups(
+                choice,
+                choice,
+                router.num_group,
+                router.topk_group,
+                self.top_k(router),
+                fill=self.fill,
+                sorted_groups=self.sorted_topk,
+                edit=edit,
+            )
         elif edit is not None:
             choice = force_choice(choice, edit)
         return choice

@@ -44,7 +44,10 @@ class GraniteMoeAdapter(RoutingAdapter):
     family = "topk-softmax (granitemoe)"
     model_types: tuple[str, ...] = ("granitemoe", "granitemoeshared", "granitemoe_swa", "granitemoehybrid")
     router_class_names: tuple[str, ...] = (
-        "GraniteMoeTopKRouter", "GraniteMoeSharedTopKRouter", "GraniteMoeSWATopKRouter", "GraniteMoeHybridTopKRouter"
+        "GraniteMoeTopKRouter",
+        "GraniteMoeSharedTopKRouter",
+        "GraniteMoeSWATopKRouter",
+        "GraniteMoeHybridTopKRouter",
     )
 
     @staticmethod
