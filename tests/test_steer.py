@@ -125,7 +125,7 @@ def idx_total(indices: torch.Tensor) -> int:
 
 def test_steermoe_edit_matches_hand_computed_case():
     class Toy(RoutingAdapter):
-        def route(self, router, logits, hidden):
+        def route(self, router, logits, hidden, extra=()):
             probs = torch.softmax(logits, dim=-1)
             w, i = probs.topk(2, dim=-1)
             return w, i

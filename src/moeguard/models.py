@@ -5,6 +5,13 @@ adapter applied (a ``peft.PeftModel``, unmerged). The base is found in the folde
 (a ``builtin:`` name survives any move) or in ``adapter_config.json``'s ``base_model_name_or_path``
 (written as an absolute path, so moving the adapter folder keeps it loadable; a relative one is tried
 next to the adapter folder first).
+
+Vision-language and omni models whose language model is an MoE load with the Auto class that maps their
+``model_type`` (:func:`auto_class_name`: ``AutoModelForImageTextToText`` / ``AutoModelForMultimodalLM`` for
+composite configs, ``AutoModelForCausalLM`` otherwise) and are used for text only; an omni model without a
+forward of its own (Qwen3-Omni) is returned as its ``thinker`` (the talker is not built). A chat template
+that only the processor files hold (``chat_template.json`` / ``chat_template.jinja``) is given to the
+tokenizer.
 """
 
 from __future__ import annotations
@@ -131,6 +138,74 @@ def _check_hub(name: str) -> dict:
     return {"local_files_only": True}
 
 
+#: Auto classes that load an MoE language model, in the order tried (``modeling_auto`` mapping names).
+AUTO_CLASSES = {
+    "CAUSAL_LM": "AutoModelForCausalLM",
+    "IMAGE_TEXT_TO_TEXT": "AutoModelForImageTextToText",
+    "MULTIMODAL_LM": "AutoModelForMultimodalLM",
+}
+#: transformers 5.24: ``Llama4ForConditionalGeneration.forward`` always fails (it reads ``image_outputs`` from
+#: the text model's output); the text-only ``Llama4ForCausalLM`` loads the same checkpoint's language model.
+AUTO_OVERRIDES = {"llama4": "AutoModelForCausalLM"}
+#: Config overrides at load time: Qwen3-Omni's speech talker is not the language model (not built).
+LOAD_OVERRIDES: dict[str, dict[str, Any]] = {"qwen3_omni_moe": {"enable_audio_output": False}}
+
+
+def is_composite(config) -> bool:
+    """Whether ``config`` nests its language model (``text_config`` / ``thinker_config``)."""
+    subs = getattr(type(config), "sub_configs", None) or {}
+    return bool({"text_config", "thinker_config"} & set(subs))
+
+
+def auto_class_name(config) -> str:
+    """The transformers Auto class that loads ``config``'s model as a language model."""
+    from transformers.models.auto import modeling_auto
+
+    model_type = getattr(config, "model_type", None)
+    if model_type in AUTO_OVERRIDES:
+        return AUTO_OVERRIDES[model_type]
+    auto_map = getattr(config, "auto_map", None) or {}
+    if "AutoModelForCausalLM" in auto_map:
+        return "AutoModelForCausalLM"
+    order = ("IMAGE_TEXT_TO_TEXT", "MULTIMODAL_LM", "CAUSAL_LM") if is_composite(config) else tuple(AUTO_CLASSES)
+    for key in order:
+        if model_type in getattr(modeling_auto, f"MODEL_FOR_{key}_MAPPING_NAMES", {}):
+            return AUTO_CLASSES[key]
+    return "AutoModelForCausalLM"
+
+
+def auto_class(config):
+    """The Auto class object of :func:`auto_class_name`."""
+    import transformers
+
+    return getattr(transformers, auto_class_name(config))
+
+
+def language_model_of(model):
+    """``model``, or its ``thinker`` when the model class has no forward of its own (omni models)."""
+    from torch import nn
+
+    if type(model).forward is nn.Module.forward and isinstance(getattr(model, "thinker", None), nn.Module):
+        return model.thinker
+    return model
+
+
+def _processor_chat_template(folder: str) -> str | None:
+    """A chat template kept with the processor files of a local folder, if any."""
+    path = Path(folder).expanduser()
+    jinja = path / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    js = path / "chat_template.json"
+    if js.is_file():
+        try:
+            value = json.loads(js.read_text(encoding="utf-8")).get("chat_template")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+    return None
+
+
 def load_model(
     name: str,
     trust_remote_code: bool = False,
@@ -138,15 +213,19 @@ def load_model(
     device_map: str | None = None,
     adapter: str | None = None,
     device: str | None = None,
+    allow_unregistered: bool = False,
 ):
     """Load ``(model, tokenizer)`` in eval mode.
 
     ``name``: local folder, hub id, ``builtin:`` name, or a LoRA adapter folder (its base + the adapter).
     ``adapter``: apply this adapter folder to ``name`` instead of the base the folder records.
     ``device``: move the model there (``auto``: cuda if available); ``device_map`` dispatches it instead.
-    ``trust_remote_code`` stays False unless the caller asks for it.
+    ``trust_remote_code`` stays False unless the caller asks for it. ``allow_unregistered``: a model type
+    without a registered routing adapter is inspected now and used with the known routing family that
+    reproduces its routers exactly (:func:`moeguard.inspect_moe`); otherwise moeguard refuses it when it
+    first inspects the model.
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig
 
     target = resolve_device(device) if device is not None else None
     path = resolve_model_path(name)
@@ -163,10 +242,14 @@ def load_model(
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                            **{k: v for k, v in kwargs.items() if k == "local_files_only"})
+        kwargs.update(LOAD_OVERRIDES.get(str(getattr(config, "model_type", "")), {}))
+        model = auto_class(config).from_pretrained(path, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
+    model = language_model_of(model)
     tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
     tokenizer = load_tokenizer(tokenizer_source, name, trust_remote_code,
                                local_files_only=bool(kwargs.get("local_files_only", False)))
@@ -175,6 +258,10 @@ def load_model(
     if target is not None and device_map is None:
         model = model.to(target)
     model.eval()
+    if allow_unregistered:
+        from moeguard.adapters import inspect_moe
+
+        inspect_moe(model, allow_unregistered=True)
     return model, tokenizer
 
 
@@ -191,6 +278,8 @@ def load_tokenizer(source: str | Path, name: str | None = None, trust_remote_cod
         raise MoeguardError(f"could not load a tokenizer for {name or source!r}: {first}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if getattr(tokenizer, "chat_template", None) is None:  # composite models keep it with the processor
+        tokenizer.chat_template = _processor_chat_template(str(source))
     return tokenizer
 
 

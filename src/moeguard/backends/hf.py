@@ -29,14 +29,17 @@ class HfModel(BackendModel):
 
     def __init__(
         self, name: str, model=None, tokenizer=None, trust_remote_code: bool = False, dtype: str | None = None,
-        device: str | None = None,
+        device: str | None = None, allow_unregistered: bool = False,
     ):
         from moeguard.adapters import inspect_moe
 
         if model is None:
             from moeguard.models import load_model
 
-            model, tokenizer = load_model(name, trust_remote_code=trust_remote_code, dtype=dtype, device=device)
+            model, tokenizer = load_model(
+                name, trust_remote_code=trust_remote_code, dtype=dtype, device=device,
+                allow_unregistered=allow_unregistered,
+            )
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
@@ -146,7 +149,8 @@ class HfModel(BackendModel):
 
 
 class HfBackend(Backend):
-    """Options: ``trust_remote_code``, ``dtype``, ``device`` (as :func:`moeguard.models.load_model`)."""
+    """Options: ``trust_remote_code``, ``dtype``, ``device``, ``allow_unregistered`` (as
+    :func:`moeguard.models.load_model`)."""
 
     name = "hf"
 
@@ -154,5 +158,5 @@ class HfBackend(Backend):
         options: dict[str, Any] = self.options
         return HfModel(
             model_name, trust_remote_code=bool(options.get("trust_remote_code", False)), dtype=options.get("dtype"),
-            device=options.get("device"),
+            device=options.get("device"), allow_unregistered=bool(options.get("allow_unregistered", False)),
         )

@@ -26,6 +26,14 @@ ModelArgument = Annotated[str, typer.Argument(help=MODEL_HELP, metavar="MODEL", 
 TrustOption = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow the model repo's own code (off unless you ask).")
 ]
+AllowUnregisteredOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unregistered",
+        help="Use a model type moeguard has no adapter for when a known routing family reproduces its routers "
+        "exactly on a probe (the family is reported).",
+    ),
+]
 DeviceOption = Annotated[
     str, typer.Option("--device", help="Where to run the model: auto (cuda if available), cpu, cuda, cuda:N, mps.")
 ]
@@ -36,11 +44,14 @@ ForceOption = Annotated[
 ]
 
 
-def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype):
+def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype, allow_unregistered: bool = False):
     """``(model, tokenizer)`` with the shared loading options."""
     from moeguard.models import load_model
 
-    return load_model(model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device)
+    return load_model(
+        model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device,
+        allow_unregistered=allow_unregistered,
+    )
 
 
 def print_json(data) -> None:
@@ -68,14 +79,19 @@ BackendOption = Annotated[
 
 
 def load_engine(backend: BackendName, model: str, trust_remote_code: bool, device: str, dtype: Dtype,
-                **engine_options):
+                allow_unregistered: bool = False, **engine_options):
     """``model`` loaded in ``backend`` with the shared loading options (vLLM picks its own device; a dtype other
-    than auto is passed on, auto keeps the checkpoint's dtype); ``engine_options`` go to the backend."""
+    than auto is passed on, auto keeps the checkpoint's dtype); ``engine_options`` go to the backend.
+    ``allow_unregistered`` (transformers backend only) is :func:`moeguard.models.load_model`'s."""
     from moeguard.backends import get_backend
 
     options: dict = {"trust_remote_code": trust_remote_code, **engine_options}
     if backend is BackendName.hf:
-        options.update(device=device, dtype=dtype.value)
+        options.update(device=device, dtype=dtype.value, allow_unregistered=allow_unregistered)
+    elif allow_unregistered:
+        from moeguard.errors import MoeguardError
+
+        raise MoeguardError("--allow-unregistered needs --backend hf (vLLM serves registered families only)")
     elif dtype is not Dtype.auto:
         options["dtype"] = dtype.value
     return get_backend(backend.value, **options).load(model)

@@ -10,6 +10,7 @@ import typer
 
 from moeguard.commands import (
     MODEL_HELP,
+    AllowUnregisteredOption,
     BackendName,
     BackendOption,
     DeviceOption,
@@ -76,6 +77,7 @@ def detect(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
     backend: BackendOption = BackendName.hf,
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
@@ -118,7 +120,7 @@ def detect(
         from moeguard.data import read_pairs
 
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
-        loaded = load_engine(backend, model, trust_remote_code, device, dtype)
+        loaded = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered)
         moe = loaded.shape
         result = loaded.detect(records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True,
                                permutations=permutations)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from moeguard.commands import (
+    AllowUnregisteredOption,
     BackendName,
     BackendOption,
     DeviceOption,
@@ -43,6 +44,7 @@ def inspect(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
 ) -> None:
     """Show the routing family, layers, experts, top-k and shared experts of MODEL."""
     from rich.console import Console
@@ -50,7 +52,7 @@ def inspect(
 
     from moeguard.adapters import inspect_moe
 
-    loaded, _ = load(model, trust_remote_code, device, dtype)
+    loaded, _ = load(model, trust_remote_code, device, dtype, allow_unregistered)
     summary = inspect_moe(loaded).summary()
     if json:
         print_json({"model": model, **summary})
@@ -74,6 +76,7 @@ def generate(
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    allow_unregistered: AllowUnregisteredOption = False,
     backend: BackendOption = BackendName.hf,
 ) -> None:
     """Generate a reply to PROMPT (greedy by default), optionally with expert steering; prints only the text."""
@@ -82,7 +85,7 @@ def generate(
 
         raise MoeguardError("--prompt is empty; give the user message to answer")
     spec, note = _spec(steer, model, force)
-    engine = load_engine(backend, model, trust_remote_code, device, dtype)
+    engine = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered)
     if note:
         print(f"note: {note} (--force)", file=__import__("sys").stderr)
     (text,) = engine.generate([prompt], max_new_tokens=max_new_tokens, steer=spec, do_sample=sample, seed=seed)
@@ -111,6 +114,7 @@ def capture(
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,
+    allow_unregistered: AllowUnregisteredOption = False,
     backend: BackendOption = BackendName.hf,
 ) -> None:
     """Record per-token routing into OUTPUT/routing.safetensors (indices, weights [rows, layers, k], optional
@@ -135,7 +139,7 @@ def capture(
         assert pairs is not None
         pair_records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
     options = {"capture_logits": True} if logits and backend is BackendName.vllm else {}
-    loaded = load_engine(backend, model, trust_remote_code, device, dtype, **options)
+    loaded = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered, **options)
     if prompts is not None:
         trace = loaded.capture(records, logits=logits, steer=spec, batch_size=batch_size)
     else:

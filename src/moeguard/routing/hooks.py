@@ -5,7 +5,8 @@ edits its routing. The registry puts at most one torch forward hook on each rout
 something is registered on that layer, so an untouched model runs hook-free. On every router call the hook
 
 1. combines the active *edits* of the layer (:class:`~moeguard.routing.edits.ExpertEdit`, in registration
-   order) and, if there are any, re-routes with the adapter's ``edited_route``;
+   order) and, if there are any, re-routes with the adapter (``steer_output``: the family's ``edited_route``
+   written back in the router's own output format);
 2. passes the final decision to every *reader* as a :class:`RouterCall`.
 
 Registration returns a tracked :class:`HookHandle` (``remove()`` is idempotent). ``with hooks.context():``
@@ -37,8 +38,9 @@ EditSource = ExpertEdit | Callable[[], ExpertEdit | None]
 @dataclass
 class RouterCall:
     """One router call as readers see it: decoder ``layer`` (row ``position`` among MoE layers), the
-    router's input ``hidden`` and its final decision (after edits): ``logits [N, E]``, ``weights [N, k]``,
-    ``indices [N, k]``. ``edited`` tells whether an edit changed the router's own decision."""
+    router's input ``hidden`` and its final decision (after edits): ``logits [N, E]`` (the router's own,
+    also under edits), ``weights [N, k]``, ``indices [N, k]``. ``edited`` tells whether an edit changed the
+    router's own decision."""
 
     layer: int
     position: int
@@ -48,6 +50,8 @@ class RouterCall:
     weights: torch.Tensor
     indices: torch.Tensor
     edited: bool
+    #: The router call's positional arguments after ``hidden`` (a block's selection bias, token ids, ...).
+    extra: tuple = ()
 
 
 Reader = Callable[[RouterCall], None]
@@ -230,13 +234,12 @@ class RouterHooks:
                 return None
             decision = adapter.read_output(module, output)
             hidden: torch.Tensor = args[0] if args else next(iter(kwargs.values()))
+            extra = tuple(args[1:])
             if edit is not None:
-                weights, indices = adapter.edited_route(
-                    module, decision.logits, hidden, edit.to(decision.logits.device)
-                )
-                output = adapter.write_output(output, weights, indices)
-                if readers:
-                    decision = adapter.read_output(module, output)
+                output = adapter.steer_output(module, output, hidden, edit.to(decision.logits.device), extra)
+                if readers:  # readers keep the router's own logits
+                    steered = adapter.read_output(module, output)
+                    decision = type(decision)(decision.logits, steered.weights, steered.indices)
             if readers:
                 call = RouterCall(
                     layer,
@@ -247,6 +250,7 @@ class RouterHooks:
                     decision.weights,
                     decision.indices,
                     edit is not None,
+                    extra,
                 )
                 for _, reader in readers:
                     reader(call)

@@ -46,4 +46,8 @@ def test_served_shape_uses_the_hf_adapter_of_the_model_type():
     shape = served_shape({1: RouterParams(**params), 2: RouterParams(**params)}, config)
     assert shape.family.startswith("sigmoid-group") and shape.layers == [1, 2] and shape.shared_experts == 1
     with pytest.raises(MoeguardError, match="no moeguard routing adapter"):
+        served_shape({0: RouterParams(**params)}, SimpleNamespace(model_type="llama", num_hidden_layers=1))
+    # a family moeguard serves on transformers whose adapter reads attributes vLLM's router has not (DBRX's
+    # block holds top_k; inspect_moe records the block only for transformers routers)
+    with pytest.raises(MoeguardError, match="cannot be steered on vLLM.*use --backend hf"):
         served_shape({0: RouterParams(**params)}, SimpleNamespace(model_type="dbrx", num_hidden_layers=1))

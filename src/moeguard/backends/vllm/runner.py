@@ -95,7 +95,13 @@ def served_shape(routers: dict[int, RouterView], hf_config) -> MoEShape:
             f"vLLM serves model_type {model_type!r}, which has no moeguard routing adapter; supported: "
             f"{', '.join(supported_model_types())}"
         )
-    sizes = {(adapter.num_experts(r), adapter.top_k(r)) for r in routers.values()}  # type: ignore[arg-type]
+    try:
+        sizes = {(adapter.num_experts(r), adapter.top_k(r)) for r in routers.values()}  # type: ignore[arg-type]
+    except (AttributeError, KeyError, MoeguardError) as err:  # the adapter reads what vLLM's router lacks
+        raise MoeguardError(
+            f"model_type {model_type!r} ({adapter.family}) cannot be steered on vLLM: its routing adapter reads "
+            f"router attributes vLLM's router does not provide ({err}); use --backend hf"
+        ) from None
     if len(sizes) != 1:
         raise MoeguardError(f"MoE layers disagree on (experts, top_k): {sorted(sizes)}; not supported")
     ((experts, top_k),) = sizes
@@ -105,7 +111,7 @@ def served_shape(routers: dict[int, RouterView], hf_config) -> MoEShape:
         num_experts=experts,
         top_k=top_k,
         num_decoder_layers=int(hf_config.num_hidden_layers),
-        shared_experts=_shared_experts(hf_config),
+        shared_experts=_shared_experts(hf_config, adapter),
         model_type=model_type,
     )
 
