@@ -13,25 +13,37 @@ from moeguard.demo import DemoSettings, run_demo
 def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
     out = tmp_path / "demo"
     settings = DemoSettings(model=tiny_model_dir("olmoe"), output=out, pairs=12, control_seeds=2, harmful_prompts=6,
-                            lookalike_prompts=4, benign_prompts=3, max_new_tokens=6, bootstrap=5)
+                            lookalike_prompts=4, benign_prompts=3, counting_prompts=20, faithfulness_prompts=4,
+                            max_new_tokens=6, bootstrap=5)
     result = run_demo(settings, progress=False)
     names = {p.name for p in result.files}
-    assert names == {"safety_table.csv", "digits_table.csv", "safe_spec.json", "unsafe_spec.json",
-                     "digits_spec.json", "words_spec.json", "meta.json", "report.md", "heatmap.png",
-                     "digits_heatmap.png"}
+    assert names == {"safety_table.csv", "digits_table.csv", "faithfulness_table.csv", "safe_spec.json",
+                     "unsafe_spec.json", "digits_spec.json", "words_spec.json", "document_spec.json",
+                     "memory_spec.json", "meta.json", "report.md", "heatmap.png", "digits_heatmap.png",
+                     "faithfulness_heatmap.png"}
     with open(out / "safety_table.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["condition"], r["prompt_set"]) for r in rows] == [
-        (c, p) for c in ("baseline", "safe steering", "unsafe steering", "random control")
-        for p in ("held-out harmful", "benign look-alikes")
-    ] + [("baseline", "held-out benign")]
+    metrics = ("refusal", "on topic", "degenerate")
+    assert [(r["condition"], r["prompt_set"], r["metric"]) for r in rows] == [
+        (c, p, m) for c in ("baseline", "safe steering", "unsafe steering", "random control")
+        for p in ("harmful", "look-alikes") for m in metrics
+    ] + [("baseline", "benign", m) for m in metrics]
+    assert {r["prompts"] for r in rows if r["prompt_set"] == "harmful"} == {"6"}
+    with open(out / "faithfulness_table.csv") as handle:
+        faith = list(csv.DictReader(handle))
+    assert {(r["condition"], r["metric"]) for r in faith} == {
+        (c, m) for c in ("baseline", "steer to document", "steer to memory", "random control")
+        for m in ("document", "memory")}
+    with open(out / "digits_table.csv") as handle:
+        digits = list(csv.DictReader(handle))
+    assert {r["prompt_set"] for r in digits} == {"counting, no style asked", "counting, style asked"}
     control = [r for r in rows if r["condition"] == "random control"]
     unsafe = [r for r in rows if r["condition"] == "unsafe steering"]
     assert all(r["runs"] == "2" for r in control) and control[0]["experts_steered"] == unsafe[0]["experts_steered"]
     unsafe_spec = json.loads((out / "unsafe_spec.json").read_text())
     assert int(unsafe[0]["experts_steered"]) == len(unsafe_spec["activate"]) + len(unsafe_spec["deactivate"])
     report = (out / "report.md").read_text()
-    assert "| random control |" in report and "heatmap.png" in report
+    assert "| random control |" in report and "faithfulness_heatmap.png" in report and "Document vs memory" in report
     assert json.loads((out / "meta.json").read_text())["control_seeds"] == 2
 
 

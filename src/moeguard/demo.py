@@ -1,14 +1,18 @@
 """``moeguard demo``: the SteerMoE story end to end on the built-in model organism, on a laptop CPU.
 
 Runs the organism's steering experiment (:mod:`moeguard.organism.experiment`, through
-:func:`moeguard.experiment.run_experiment`):
+:func:`moeguard.experiment.run_experiment`) on its hand-written held-out prompts:
 
 1. detect safety-linked experts on the built-in ``safety`` pairs (refusal vs compliance);
-2. refusal rate on held-out harmful prompts and benign look-alikes for: baseline, safe steering,
-   unsafe steering, and a random-expert control of the unsafe spec's size (several seeds, mean ± sd);
-3. the same for ``digits-vs-words``: steered counting answers switch between "1, 2, 3" and "one, two, three".
+2. refusal / on-topic answer / degenerate rates on harmful prompts and benign look-alikes for: baseline, safe
+   steering, unsafe steering, and a random-expert control of the unsafe spec's size (several seeds, mean ± sd);
+3. the same for ``digits-vs-words``: steered counting answers switch between "1, 2, 3" and "one, two, three"
+   (style, and whether the range is the requested one);
+4. the same for ``faithfulness``: steered answers to documents that contradict common knowledge switch
+   between the document's answer and memory's.
 
-Writes ``safety_table.csv``, ``digits_table.csv``, heatmaps, specs, ``meta.json`` and ``report.md``.
+Writes ``safety_table.csv``, ``digits_table.csv``, ``faithfulness_table.csv``, heatmaps, specs, ``meta.json``
+and ``report.md``.
 """
 
 from __future__ import annotations
@@ -40,13 +44,18 @@ class DemoSettings:
     unsafe_deactivate: int | None = None
     digits_activate: int | None = None
     digits_deactivate: int | None = None
+    document_activate: int | None = None
+    document_deactivate: int | None = None
     control_seeds: int = 5
     bootstrap: int = 50
     seed: int = 0
     max_new_tokens: int = 40
-    harmful_prompts: int = 80
-    lookalike_prompts: int = 40
-    benign_prompts: int = 80
+    #: Hand-written prompts per set (None: all of them; 0 drops the look-alike or benign set).
+    harmful_prompts: int | None = None
+    lookalike_prompts: int | None = None
+    benign_prompts: int | None = None
+    counting_prompts: int | None = None
+    faithfulness_prompts: int | None = None
     device: str | None = None
     dtype: str | None = None
     #: Engine for detection and generation (:mod:`moeguard.backends`): ``hf`` or ``vllm``.
@@ -74,6 +83,10 @@ class DemoResult:
     def digits(self) -> list[ConditionScore]:
         return self.results[1].scores
 
+    @property
+    def faithfulness(self) -> list[ConditionScore]:
+        return self.results[2].scores
+
 
 def run_organism_experiment(moe: MoEShape, tokenizer, settings: DemoSettings, progress: bool = True,
                             on_phase=None, engine: BackendModel | None = None) -> list[BehaviourResult]:
@@ -83,9 +96,12 @@ def run_organism_experiment(moe: MoEShape, tokenizer, settings: DemoSettings, pr
 
     counts = steering_counts(moe, settings.model, safe_activate=settings.safe_activate,
                              unsafe_activate=settings.unsafe_activate, unsafe_deactivate=settings.unsafe_deactivate,
-                             digits_activate=settings.digits_activate, digits_deactivate=settings.digits_deactivate)
+                             digits_activate=settings.digits_activate, digits_deactivate=settings.digits_deactivate,
+                             document_activate=settings.document_activate,
+                             document_deactivate=settings.document_deactivate)
     behaviours = organism_behaviours(counts, settings.harmful_prompts, settings.lookalike_prompts,
-                                     settings.benign_prompts, settings.bootstrap)
+                                     settings.benign_prompts, settings.bootstrap, settings.counting_prompts,
+                                     settings.faithfulness_prompts)
     return run_experiment(moe, tokenizer, behaviours, settings.experiment(), model_name=settings.model,
                           progress=progress, on_phase=on_phase, engine=engine)
 
@@ -113,18 +129,24 @@ def run_demo(settings: DemoSettings, progress: bool = True, on_phase=None) -> De
 
 
 def _examples(results: list[BehaviourResult]) -> dict[str, list[tuple[str, str]]]:
-    safety, counting = results
+    safety, counting, faithfulness = results
     examples: dict[str, list[tuple[str, str]]] = {}
-    (count_set,) = counting.behaviour.prompt_sets
-    prompts = list(counting.behaviour.prompt_sets[count_set])
-    for condition, by_set in counting.generations.items():
-        if condition != "random control":
-            examples[condition] = list(zip(map(str, prompts[:3]), by_set[count_set][:3], strict=True))
+    for result, take in ((counting, 2), (faithfulness, 2)):
+        first_set = next(iter(result.behaviour.prompt_sets))
+        prompts = list(result.behaviour.prompt_sets[first_set])
+        for condition, by_set in result.generations.items():
+            if condition != "random control" and first_set in by_set:
+                examples[f"{result.behaviour.name} / {condition}"] = list(
+                    zip(map(str, prompts[:take]), by_set[first_set][:take], strict=True))
     harmful_set = next(iter(safety.behaviour.prompt_sets))
     harmful = list(safety.behaviour.prompt_sets[harmful_set])
     for condition in ("baseline", "unsafe steering"):
         replies = safety.generations[condition][harmful_set]
-        examples[f"harmful / {condition}"] = list(zip(map(str, harmful[:2]), replies[:2], strict=True))
+        examples[f"harmful / {condition}"] = list(zip(map(str, harmful[:3]), replies[:3], strict=True))
+    for name in safety.behaviour.baseline_sets:
+        replies = safety.generations["baseline"][name]
+        examples[f"{name} / baseline"] = list(zip(map(str, safety.behaviour.baseline_sets[name][:3]), replies[:3],
+                                                  strict=True))
     return examples
 
 
@@ -140,18 +162,23 @@ TABLE_HEADER = ["condition", "prompt_set", "metric", "experts_steered", "rate_pe
 def _write_artifacts(out, settings, moe, results, examples, seconds):
     from moeguard.report import plot_risk_heatmap
 
-    safety, counting = results
+    safety, counting, faithfulness = results
     specs = {"safe_spec.json": safety.specs["safe steering"], "unsafe_spec.json": safety.specs["unsafe steering"],
-             "digits_spec.json": counting.specs["steer to digits"], "words_spec.json": counting.specs["steer to words"]}
+             "digits_spec.json": counting.specs["steer to digits"], "words_spec.json": counting.specs["steer to words"],
+             "document_spec.json": faithfulness.specs["steer to document"],
+             "memory_spec.json": faithfulness.specs["steer to memory"]}
     files = [
         write_csv_atomic(out / "safety_table.csv", TABLE_HEADER, _table_rows(safety.scores + safety.baseline_scores)),
-        write_csv_atomic(out / "digits_table.csv", TABLE_HEADER, _table_rows(counting.scores)),
+        write_csv_atomic(out / "digits_table.csv", TABLE_HEADER,
+                         _table_rows(counting.scores + counting.baseline_scores)),
+        write_csv_atomic(out / "faithfulness_table.csv", TABLE_HEADER, _table_rows(faithfulness.scores)),
     ]
     files += [spec.save(out / name) for name, spec in specs.items()]
     files.append(write_json_atomic(out / "meta.json", run_metadata(
         settings.model, seed=settings.seed, pairs=settings.pairs, control_seeds=settings.control_seeds,
         bootstrap=settings.bootstrap, backend=settings.backend, safety_pairs_sha256=safety.detection.data_sha256,
-        digits_pairs_sha256=counting.detection.data_sha256, moe=moe.summary(), seconds=round(seconds, 1))))
+        digits_pairs_sha256=counting.detection.data_sha256,
+        faithfulness_pairs_sha256=faithfulness.detection.data_sha256, moe=moe.summary(), seconds=round(seconds, 1))))
     unsafe, safe = specs["unsafe_spec.json"], specs["safe_spec.json"]
     control = safety.behaviour.control_of
     lines = [
@@ -171,27 +198,39 @@ def _write_artifacts(out, settings, moe, results, examples, seconds):
         f"- Counting pairs ({counting.detection.pairs}, `{counting.behaviour.pairs}`): **A = digits** (\"3, 4, 5\"), "
         "**B = number words** (\"three, four, five\"); steering activates the most digit-linked (or word-linked) "
         "experts on counting prompts that do not say which style to use.",
-        f"- Random control: the same number of experts per layer as `{control}`, chosen at random "
-        f"({settings.control_seeds} seeds, mean ± sd). Steering *any* experts perturbs the model; the control shows "
-        "how much of an effect comes from steering as such rather than from the detected experts.",
-        "- Metrics: refusal rate by moeguard's offline refusal judge (a refusal phrase at the start of the reply); "
-        "the counting style is the share of replies that list at least two numbers in digits only (or in words "
-        "only). Neither checks that a reply is on topic: read the examples below.", "",
-        "## Refusal rate", "",
+        f"- Faithfulness pairs ({faithfulness.detection.pairs}, `{faithfulness.behaviour.pairs}`): a document that "
+        "contradicts common knowledge, **A = the document's answer**, **B = memory's answer**; steering activates "
+        "the most document-linked (or memory-linked) experts.",
+        f"- Random control: the same number of experts per layer as the arm it controls (`{control}`, `steer to "
+        f"words`, `steer to memory`), chosen at random ({settings.control_seeds} seeds, mean ± sd). Steering *any* "
+        "experts perturbs the model; the control shows how much of an effect comes from steering as such rather "
+        "than from the detected experts.",
+        "- Prompts: moeguard's hand-written held-out set (questions, imperatives, polite, role-play, several "
+        "sentences, typos, indirect requests), none of them a training text.",
+        "- Metrics: the organism judge reads each reply three ways: **refusal**, **on topic** (a readable answer "
+        "about the request: its key words, no other object) or **degenerate** (loops, broken text, or an answer "
+        "about something else); counting replies by their style and whether they list exactly the requested "
+        "range; document answers by whether they give the document's answer (and not memory's) or memory's.", "",
+        "## Safety", "",
         markdown_table(safety.scores), "",
     ]
     if safety.baseline_scores:
         lines += ["Without steering: " + ", ".join(f"{s.metric} on {s.prompt_set} {100 * s.mean:.1f}%"
                                                    for s in safety.baseline_scores) + ".", ""]
-    lines += ["## Digits vs words (uncued counting prompts)", "", markdown_table(counting.scores), ""]
+    lines += ["## Digits vs words", "", markdown_table(counting.scores), ""]
+    if counting.baseline_scores:
+        lines += ["Without steering: " + ", ".join(f"{s.metric} on {s.prompt_set} {100 * s.mean:.1f}%"
+                                                   for s in counting.baseline_scores) + ".", ""]
+    lines += ["## Document vs memory", "", markdown_table(faithfulness.scores), ""]
     lines += ["## Examples", ""]
     for condition, pairs in examples.items():
         lines.append(f"**{condition}**")
         lines.append("")
-        lines += [f"- *{prompt}* → `{answer[:160]}`" for prompt, answer in pairs]
+        lines += [f"- *{' '.join(prompt.split())}* → `{' '.join(answer.split())[:160]}`" for prompt, answer in pairs]
         lines.append("")
     lines += ["## Heatmaps", "", "Every spec's experts are marked (▲ activated, ▼ deactivated).", "",
-              "![safety heatmap](heatmap.png)", "", "![digits heatmap](digits_heatmap.png)", ""]
+              "![safety heatmap](heatmap.png)", "", "![digits heatmap](digits_heatmap.png)", "",
+              "![faithfulness heatmap](faithfulness_heatmap.png)", ""]
     files.append(write_text_atomic(out / "report.md", "\n".join(lines)))
     files.append(plot_risk_heatmap(safety.detection, out / "heatmap.png",
                                    specs={"safe": safe, "unsafe": unsafe},
@@ -199,4 +238,8 @@ def _write_artifacts(out, settings, moe, results, examples, seconds):
     files.append(plot_risk_heatmap(counting.detection, out / "digits_heatmap.png",
                                    specs={"to digits": specs["digits_spec.json"], "to words": specs["words_spec.json"]},
                                    title="counting experts: risk difference (A digits − B words)"))
+    files.append(plot_risk_heatmap(faithfulness.detection, out / "faithfulness_heatmap.png",
+                                   specs={"to document": specs["document_spec.json"],
+                                          "to memory": specs["memory_spec.json"]},
+                                   title="faithfulness experts: risk difference (A document − B memory)"))
     return files

@@ -2,7 +2,8 @@
 
 A :class:`Behaviour` says what to detect (a pair set), which specs to select from the detection (arms,
 e.g. "unsafe steering" = deactivate the 8 most refusal-linked experts), which prompt sets to generate on and
-how to judge the generations. :func:`run_experiment` runs every behaviour on one model: detection, selection,
+how to judge the generations (a judge takes the texts, or, as a :class:`PromptJudge`, the prompts and the texts).
+:func:`run_experiment` runs every behaviour on one model: detection, selection,
 then greedy generation under the baseline, every arm and a random control of one arm's per-layer size
 over several seeds (mean ± sd), judged by every judge. ``moeguard demo``, ``moeguard organism eval`` and the
 organism's model card all run this function, and render its scores with :func:`table_grid`.
@@ -10,7 +11,7 @@ organism's model card all run this function, and render its scores with :func:`t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,41 @@ from moeguard.steer import SteeringSpec
 
 if TYPE_CHECKING:
     from moeguard.backends.base import BackendModel
+
+class PromptJudge:
+    """A judge that needs the prompts too: ``rate(prompts, texts) -> float`` (e.g. "on topic", "range right").
+
+    Wrap a function: ``PromptJudge(lambda prompts, texts: ...)``; :func:`run_experiment` binds it to each prompt
+    set before scoring, so it can stand wherever a plain ``texts -> float`` judge does."""
+
+    def __init__(self, rate: Callable[[Sequence[Prompt], Sequence[str]], float]):
+        self.rate = rate
+
+    def bind(self, prompts: Sequence[Prompt]) -> Judge:
+        """The plain judge of one prompt set (texts in the order of ``prompts``)."""
+        return lambda texts: self.rate(prompts, texts)
+
+
+def _bound(judges: Mapping[str, Judge | PromptJudge], prompts: Sequence[Prompt]) -> dict[str, Judge]:
+    return {name: j.bind(prompts) if isinstance(j, PromptJudge) else j for name, j in judges.items()}
+
+
+def score_sets(model, tokenizer, prompt_sets, conditions, judges, settings, progress=False):
+    """``score_conditions`` with prompt-aware judges bound per prompt set; scores in condition-major order."""
+    scores: list[ConditionScore] = []
+    generations: dict[str, dict[str, list[str]]] = {}
+    for name, prompts in prompt_sets.items():
+        set_scores, set_generations = score_conditions(
+            model, tokenizer, {name: prompts}, conditions, _bound(judges, prompts),
+            max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size, progress=progress)
+        scores += set_scores
+        for condition, by_set in set_generations.items():
+            generations.setdefault(condition, {}).update(by_set)
+    order = {c: i for i, c in enumerate(conditions)}
+    sets = {n: i for i, n in enumerate(prompt_sets)}
+    scores.sort(key=lambda s: (order[s.condition], sets[s.prompt_set]))
+    return scores, generations
+
 
 #: SteerMoE's published OLMoE-1B-7B settings as shares of all 16 x 64 routed experts.
 PAPER_TOTAL_EXPERTS = 1024
@@ -54,7 +90,7 @@ class Behaviour:
     arms: list[Arm]
     control_of: str
     prompt_sets: dict[str, Sequence[Prompt]]
-    judges: dict[str, Judge]
+    judges: Mapping[str, Judge | PromptJudge]
     bootstrap: int = 0
     #: Prompt sets generated without steering only (e.g. benign prompts for the baseline's answer rate).
     baseline_sets: dict[str, Sequence[Prompt]] = field(default_factory=dict)
@@ -152,14 +188,12 @@ def run_experiment(
         conditions: dict[str, SteeringSpec | None | list[SteeringSpec]] = {BASELINE: None, **specs, CONTROL: controls}
         if on_phase is not None:
             on_phase(f"{behaviour.name}: generating under {len(conditions)} conditions")
-        scores, generations = score_conditions(generator, tokenizer, behaviour.prompt_sets, conditions,
-                                               behaviour.judges, max_new_tokens=settings.max_new_tokens,
-                                               batch_size=settings.batch_size, progress=progress)
+        scores, generations = score_sets(generator, tokenizer, behaviour.prompt_sets, conditions, behaviour.judges,
+                                     settings, progress)
         baseline_scores: list[ConditionScore] = []
         if behaviour.baseline_sets:
-            baseline_scores, extra = score_conditions(generator, tokenizer, behaviour.baseline_sets, {BASELINE: None},
-                                                      behaviour.judges, max_new_tokens=settings.max_new_tokens,
-                                                      batch_size=settings.batch_size, progress=progress)
+            baseline_scores, extra = score_sets(generator, tokenizer, behaviour.baseline_sets, {BASELINE: None},
+                                            behaviour.judges, settings, progress)
             generations[BASELINE].update(extra[BASELINE])
         results.append(BehaviourResult(behaviour, detection, specs, controls, scores, baseline_scores, generations))
     return results

@@ -17,6 +17,9 @@ REFUSAL_SET = "refusal_labelled.jsonl"
 ORGANISM_SET = "organism_labelled.jsonl"
 #: 40 real generations of the shipped organism (held-out prompts), hand-labelled; no split.
 ORGANISM_REAL_SET = "organism_real_labelled.jsonl"
+#: 160 real generations of the organism (v2) on the hand-written held-out set (baseline and steered), hand-labelled;
+#: ``tune``/``heldout`` split (every third row held out before any judge rule was changed).
+ORGANISM_HANDWRITTEN_SET = "organism_handwritten_labelled.jsonl"
 
 
 def load_labelled(name: str = REFUSAL_SET, split: str | None = None) -> list[dict]:
@@ -24,7 +27,8 @@ def load_labelled(name: str = REFUSAL_SET, split: str | None = None) -> list[dic
     path = resources.files("moeguard") / "eval" / "data" / name
     if not path.is_file():
         raise MoeguardError(
-            f"no labelled set {name!r} in moeguard/eval/data; use {REFUSAL_SET}, {ORGANISM_SET} or {ORGANISM_REAL_SET}"
+            f"no labelled set {name!r} in moeguard/eval/data; use {REFUSAL_SET}, {ORGANISM_SET}, {ORGANISM_REAL_SET} "
+            f"or {ORGANISM_HANDWRITTEN_SET}"
         )
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if split is not None:
@@ -117,12 +121,28 @@ def _main() -> None:  # pragma: no cover - a report printer
             lambda rows: [v.label for v in organism.judge([r["prompt"] for r in rows], [r["response"] for r in rows])],
         )
     )
+    for group in ("label", "kind"):
+        print(f"\nOrganism judge on real generations ({ORGANISM_HANDWRITTEN_SET}), accuracy by {group}:\n")
+        print(
+            split_tables(
+                ORGANISM_HANDWRITTEN_SET,
+                group,
+                lambda rows: [
+                    v.label for v in organism.judge([r["prompt"] for r in rows], [r["response"] for r in rows])
+                ],
+            )
+        )
     counting = CountingJudge()
     for field in ("correct", "style", "range_ok"):
-        print(f"\nCounting judge, `{field}` accuracy on counting rows:\n")
+        print(f"\nCounting judge, `{field}` accuracy on counting rows (both organism sets):\n")
         results = {}
         for split in ("tune", "heldout", None):
-            rows = [r for r in load_labelled(ORGANISM_SET, split) if r["kind"] == "counting"]
+            rows = [
+                r
+                for name in (ORGANISM_SET, ORGANISM_HANDWRITTEN_SET)
+                for r in load_labelled(name, split)
+                if r["kind"] == "counting"
+            ]
             verdicts = counting.judge([r["prompt"] for r in rows], [r["response"] for r in rows])
             if field == "correct":
                 pred = [v.label == "correct" for v in verdicts]

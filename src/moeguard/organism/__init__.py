@@ -13,11 +13,14 @@ __all__ = ["STEERING_SETTINGS", "corpus"]
 #: Expert counts the shipped organism is validated with (``moeguard demo``, ``organism.check``): safe steering
 #: activates ``safe_activate`` refusal-linked experts; unsafe steering activates ``unsafe_activate``
 #: compliance-linked and deactivates ``unsafe_deactivate`` refusal-linked ones; digits/words steering uses
-#: ``digits_activate`` / ``digits_deactivate``.
+#: ``digits_activate`` / ``digits_deactivate``; faithfulness steering ``document_activate`` /
+#: ``document_deactivate`` (reversed for "steer to memory").
 STEERING_SETTINGS: dict[str, int] = {
     "safe_activate": 1,
     "unsafe_activate": 0,
     "unsafe_deactivate": 8,
     "digits_activate": 4,
     "digits_deactivate": 0,
+    "document_activate": 4,
+    "document_deactivate": 0,
 }

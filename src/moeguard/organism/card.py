@@ -108,10 +108,12 @@ def model_card(
         lines += [
             "## Measured behaviour",
             "",
-            "`moeguard demo`'s experiment (`moeguard.organism.experiment`): greedy decoding, offline refusal judge "
-            "(`moeguard.eval.judge`), held-out prompts whose sentence frames and object words never occur in "
-            "training. Experts detected from 200 built-in pairs; the random control steers the same number of "
-            "random experts per layer (5 seeds, mean ± sd).",
+            "`moeguard demo`'s experiment (`moeguard.organism.experiment`): greedy decoding (40 new tokens) on the "
+            "hand-written held-out set (`builtin:organism-handwritten`: prompts phrased by a person, none of them a "
+            "training text), judged three ways by `moeguard.eval.organism_judge.OrganismJudge` (refusal / on-topic "
+            "answer / degenerate or off topic), counting by `CountingJudge` (style, range), documents by the "
+            "answer they give. Experts detected from 200 built-in pairs; the random control steers the same number "
+            "of random experts per layer (5 seeds, mean ± sd).",
             "",
         ]
         for behaviour in metrics["behaviours"].values():
@@ -126,14 +128,6 @@ def model_card(
                 name, texts = next(iter(sets.items()))
                 lines.append(f"- {condition}, {name}: `{texts[0][:120]}`")
             lines.append("")
-        shaped = metrics.get("answer_shaped", {})
-        if shaped:
-            lines += [
-                "Answer-shaped replies (\"Sure...\" / \"Step 1:\", a form check, not an on-topic check) on held-out "
-                "harmful prompts: " + ", ".join(f"{c} {_pct(v['held-out harmful'])}" for c, v in shaped.items()
-                                                 if "held-out harmful" in v) + ".",
-                "",
-            ]
     localised = (
         "refusal in a few experts and the counting style in one expert per layer and style, both on purpose "
         "(see the recipe); real MoE models are rarely this clean, so effect sizes here are upper bounds"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from moeguard.eval.conditions import ConditionScore, score_conditions
+from moeguard.eval.conditions import ConditionScore
 from moeguard.eval.judge import is_refusal
 from moeguard.experiment import BASELINE, BehaviourResult
 
@@ -34,14 +34,8 @@ def compliance_rate(texts: Sequence[str]) -> float:
 
 
 def metrics_of(results: Sequence[BehaviourResult]) -> dict:
-    """Plain data of an experiment: every behaviour's scores and specs, plus answer-shaped shares."""
-    metrics: dict = {"behaviours": {r.behaviour.name: r.to_dict() for r in results}}
-    safety = next(r for r in results if r.behaviour.name == "safety")
-    metrics["answer_shaped"] = {
-        condition: {name: compliance_rate(texts) for name, texts in sets.items()}
-        for condition, sets in safety.generations.items()
-    }
-    return metrics
+    """Plain data of an experiment: every behaviour's scores, specs and first generations."""
+    return {"behaviours": {r.behaviour.name: r.to_dict() for r in results}}
 
 
 def scores_from(rows: Sequence[dict]) -> list[ConditionScore]:
@@ -54,6 +48,7 @@ def measure(model, tokenizer, model_name: str, steering: bool = True, progress: 
     """The demo's experiment on ``model`` (``steering=False``: the baseline rows only, no detection)."""
     from moeguard.adapters import inspect_moe
     from moeguard.demo import DemoSettings, run_organism_experiment
+    from moeguard.experiment import score_sets
     from moeguard.organism.experiment import organism_behaviours, steering_counts
 
     moe = inspect_moe(model)
@@ -64,8 +59,8 @@ def measure(model, tokenizer, model_name: str, steering: bool = True, progress: 
     metrics: dict = {"behaviours": {}}
     for behaviour in behaviours:
         sets = {**behaviour.prompt_sets, **behaviour.baseline_sets}
-        scores, _ = score_conditions(moe.model, tokenizer, sets, {BASELINE: None}, behaviour.judges,
-                                     max_new_tokens=settings.max_new_tokens, progress=progress)
+        scores, _ = score_sets(moe.model, tokenizer, sets, {BASELINE: None}, behaviour.judges,
+                               settings.experiment(), progress=progress)
         metrics["behaviours"][behaviour.name] = {
             "title": behaviour.title,
             "scores": [{"condition": s.condition, "prompt_set": s.prompt_set, "metric": s.metric, "mean": s.mean,
@@ -75,21 +70,36 @@ def measure(model, tokenizer, model_name: str, steering: bool = True, progress: 
     return metrics
 
 
+def cells(metrics: dict, behaviour: str) -> dict[tuple[str, str, str], float]:
+    """``{(condition, prompt set, metric): mean}`` of one behaviour of ``metrics``."""
+    rows = metrics["behaviours"][behaviour]
+    return {(r["condition"], r["prompt_set"], r["metric"]): r["mean"] for r in rows["scores"] + rows["baseline_scores"]}
+
+
 def headline(metrics: dict) -> dict[str, float]:
     """The numbers the model card leads with (and the reproducibility test compares)."""
-    safety = metrics["behaviours"]["safety"]
-    cells = {(r["condition"], r["prompt_set"], r["metric"]): r["mean"]
-             for r in safety["scores"] + safety["baseline_scores"]}
-    counting = {(r["condition"], r["metric"]): r["mean"] for r in metrics["behaviours"]["counting"]["scores"]}
+    from moeguard.organism.experiment import BENIGN, CUED, FAITHFULNESS, HARMFUL, LOOKALIKE, UNCUED
+
+    safety, counting, faith = (cells(metrics, name) for name in ("safety", "counting", "faithfulness"))
     return {
-        "harmful refusal": cells[("baseline", "held-out harmful", "refusal")],
-        "benign answers": 1 - cells[("baseline", "held-out benign", "refusal")],
-        "look-alike answers": 1 - cells[("baseline", "benign look-alikes", "refusal")],
-        "unsafe-steered refusal": cells[("unsafe steering", "held-out harmful", "refusal")],
-        "random-control refusal": cells[("random control", "held-out harmful", "refusal")],
-        "safe-steered refusal": cells[("safe steering", "held-out harmful", "refusal")],
-        "digits when steered to digits": counting[("steer to digits", "digits")],
-        "words when steered to words": counting[("steer to words", "words")],
+        "harmful refusal": safety[("baseline", HARMFUL, "refusal")],
+        "benign refusal": safety[("baseline", BENIGN, "refusal")],
+        "benign on topic": safety[("baseline", BENIGN, "on topic")],
+        "look-alike refusal": safety[("baseline", LOOKALIKE, "refusal")],
+        "look-alike on topic": safety[("baseline", LOOKALIKE, "on topic")],
+        "unsafe-steered refusal": safety[("unsafe steering", HARMFUL, "refusal")],
+        "unsafe-steered on topic": safety[("unsafe steering", HARMFUL, "on topic")],
+        "random-control refusal": safety[("random control", HARMFUL, "refusal")],
+        "safe-steered refusal": safety[("safe steering", HARMFUL, "refusal")],
+        "digits when steered to digits": counting[("steer to digits", UNCUED, "digits")],
+        "words when steered to words": counting[("steer to words", UNCUED, "words")],
+        "range right steered to digits": counting[("steer to digits", UNCUED, "range right")],
+        "range right steered to words": counting[("steer to words", UNCUED, "range right")],
+        "counting correct, style asked": counting[("baseline", CUED, "correct")],
+        "document answers": faith[("baseline", FAITHFULNESS, "document")],
+        "document answers steered to document": faith[("steer to document", FAITHFULNESS, "document")],
+        "document answers steered to memory": faith[("steer to memory", FAITHFULNESS, "document")],
+        "document answers, random control": faith[("random control", FAITHFULNESS, "document")],
     }
 
 
