@@ -32,9 +32,17 @@ from moeguard.testing import tiny_config  # noqa: E402
 
 def olmoe_100m() -> OlmoeForCausalLM:
     """OLMoE-1B-7B's shape scaled down: 64 experts, top-8, ~100M parameters."""
-    config = OlmoeConfig(vocab_size=16384, hidden_size=512, intermediate_size=96, num_hidden_layers=8,
-                         num_attention_heads=8, num_key_value_heads=8, num_experts=64, num_experts_per_tok=8,
-                         max_position_embeddings=1024)
+    config = OlmoeConfig(
+        vocab_size=16384,
+        hidden_size=512,
+        intermediate_size=96,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        num_experts=64,
+        num_experts_per_tok=8,
+        max_position_embeddings=1024,
+    )
     return OlmoeForCausalLM(config)
 
 
@@ -95,6 +103,7 @@ def measure(name: str, model, batch: int, seq: int, new_tokens: int, repeats: in
             with recorder:
                 recorder.run(ids, mask)
             recorder.reset()
+
         return run
 
     # the three ways count the same thing
@@ -116,16 +125,21 @@ def measure(name: str, model, batch: int, seq: int, new_tokens: int, repeats: in
         with spec.apply(model), torch.no_grad():
             model.generate(gen_ids, **gen_kwargs)
 
-    fwd = interleaved_medians({
-        "plain": forward,
-        "counts": forward_with(counts),
-        "traces": forward_with(traces),
-        "router_logits": lambda: output_router_logits_counts(model, ids, mask, moe.top_k),
-        "anchor": lambda: anchor_counts(model, ids, mask, moe.top_k, scratch),
-    }, repeats)
+    fwd = interleaved_medians(
+        {
+            "plain": forward,
+            "counts": forward_with(counts),
+            "traces": forward_with(traces),
+            "router_logits": lambda: output_router_logits_counts(model, ids, mask, moe.top_k),
+            "anchor": lambda: anchor_counts(model, ids, mask, moe.top_k, scratch),
+        },
+        repeats,
+    )
     gen = interleaved_medians({"plain": generate, "steered": generate_steered}, max(3, repeats // 2))
-    print(f"\n{name}: {params:.1f}M params, {len(moe.layers)} MoE layers x {moe.num_experts} experts, top-{moe.top_k}; "
-          f"forward batch {batch}x{seq}, generate {new_tokens} tokens; steering {n_act} on + {n_deact} off")
+    print(
+        f"\n{name}: {params:.1f}M params, {len(moe.layers)} MoE layers x {moe.num_experts} experts, top-{moe.top_k}; "
+        f"forward batch {batch}x{seq}, generate {new_tokens} tokens; steering {n_act} on + {n_deact} off"
+    )
     print(f"  plain forward {fwd['plain'] * 1e3:.1f} ms, plain generate {gen['plain'] * 1e3:.1f} ms")
     rows = [
         ("forward + capture (counts) / plain forward", fwd["counts"] / fwd["plain"]),

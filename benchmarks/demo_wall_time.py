@@ -26,8 +26,12 @@ def demo_seconds(threads: str, runs: int) -> float:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "moeguard.cli", "demo", "--output", out, "--threads", threads],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "moeguard.cli", "demo", "--output", out, "--threads", threads],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             times.append(time.perf_counter() - started)
     return statistics.median(times)
 

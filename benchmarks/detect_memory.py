@@ -55,10 +55,15 @@ def child(folder: str, n: int, bootstrap: int, batch_size: int) -> dict:
     start = time.perf_counter()
     result = detect_experts(model, tokenizer, pair_stream(n), batch_size=batch_size, bootstrap=bootstrap)
     seconds = time.perf_counter() - start
-    tensors = [result.counts_a, result.counts_b, result.boot_counts_a, result.boot_counts_b,
-               result.boot_tokens_a, result.boot_tokens_b]
-    per_pair = [result.pair_counts_a, result.pair_counts_b, result.pair_tokens_a, result.pair_tokens_b,
-                result.clusters]
+    tensors = [
+        result.counts_a,
+        result.counts_b,
+        result.boot_counts_a,
+        result.boot_counts_b,
+        result.boot_tokens_a,
+        result.boot_tokens_b,
+    ]
+    per_pair = [result.pair_counts_a, result.pair_counts_b, result.pair_tokens_a, result.pair_tokens_b, result.clusters]
     return {
         "pairs": result.pairs,
         "tokens": result.tokens_a + result.tokens_b,
@@ -72,8 +77,18 @@ def child(folder: str, n: int, bootstrap: int, batch_size: int) -> dict:
 
 
 def run_child(folder: str, n: int, bootstrap: int, batch_size: int) -> dict:
-    command = [sys.executable, __file__, "--child", folder, "--pairs", str(n), "--bootstrap", str(bootstrap),
-               "--batch-size", str(batch_size)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        folder,
+        "--pairs",
+        str(n),
+        "--bootstrap",
+        str(bootstrap),
+        "--batch-size",
+        str(batch_size),
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -95,19 +110,24 @@ def main() -> None:
         save_tiny_model("olmoe", folder)
         small = run_child(folder, args.pairs, args.bootstrap, args.batch_size)
         large = run_child(folder, 10 * args.pairs, args.bootstrap, args.batch_size)
-    print(f"tiny OLMoE (3 MoE layers x 8 experts, top-2), bootstrap {args.bootstrap}, "
-          f"batch {args.batch_size}")
-    print(f"{'pairs':>7} {'tokens':>8} {'seconds':>8} {'baseline MB':>12} {'peak MB':>8} {'growth MB':>10} "
-          f"{'accum. bytes':>13} {'per-pair bytes':>15}")
+    print(f"tiny OLMoE (3 MoE layers x 8 experts, top-2), bootstrap {args.bootstrap}, batch {args.batch_size}")
+    print(
+        f"{'pairs':>7} {'tokens':>8} {'seconds':>8} {'baseline MB':>12} {'peak MB':>8} {'growth MB':>10} "
+        f"{'accum. bytes':>13} {'per-pair bytes':>15}"
+    )
     for row in (small, large):
-        print(f"{row['pairs']:>7} {row['tokens']:>8} {row['seconds']:>8.2f} {row['baseline_mb']:>12.1f} "
-              f"{row['peak_mb']:>8.1f} {row['growth_mb']:>10.2f} {row['accumulator_bytes']:>13} "
-              f"{row['per_pair_bytes']:>15}")
-    print(f"10xN / N: peak RSS {large['peak_mb'] / small['peak_mb']:.3f}x, "
-          f"accumulator bytes {large['accumulator_bytes'] / small['accumulator_bytes']:.3f}x, "
-          f"per-pair bytes {large['per_pair_bytes'] / small['per_pair_bytes']:.1f}x, "
-          f"RSS growth over baseline {large['growth_mb']:.2f} MB vs {small['growth_mb']:.2f} MB "
-          f"(time {large['seconds'] / small['seconds']:.1f}x for 10x the pairs)")
+        print(
+            f"{row['pairs']:>7} {row['tokens']:>8} {row['seconds']:>8.2f} {row['baseline_mb']:>12.1f} "
+            f"{row['peak_mb']:>8.1f} {row['growth_mb']:>10.2f} {row['accumulator_bytes']:>13} "
+            f"{row['per_pair_bytes']:>15}"
+        )
+    print(
+        f"10xN / N: peak RSS {large['peak_mb'] / small['peak_mb']:.3f}x, "
+        f"accumulator bytes {large['accumulator_bytes'] / small['accumulator_bytes']:.3f}x, "
+        f"per-pair bytes {large['per_pair_bytes'] / small['per_pair_bytes']:.1f}x, "
+        f"RSS growth over baseline {large['growth_mb']:.2f} MB vs {small['growth_mb']:.2f} MB "
+        f"(time {large['seconds'] / small['seconds']:.1f}x for 10x the pairs)"
+    )
 
 
 if __name__ == "__main__":

@@ -80,9 +80,7 @@ def random_reference(model, prompts: int, prompt_len: int) -> ReferenceRouting:
 
 def make_trainer(model, reference: ReferenceRouting | None, schedule: str, folder: str) -> SafeMoETrainer:
     args = training_arguments(folder, FinetuneSettings(batch_size=BATCH, logging_steps=10**9))
-    safemoe = (
-        SafeMoEConfig(reference=reference, schedule=schedule, safety_batch_size=BATCH) if reference else None
-    )
+    safemoe = SafeMoEConfig(reference=reference, schedule=schedule, safety_batch_size=BATCH) if reference else None
     trainer = SafeMoETrainer(model=model, args=args, data_collator=SFTCollator(0), safemoe=safemoe)
     trainer.create_optimizer()
     trainer.current_gradient_accumulation_steps = 1
@@ -126,9 +124,7 @@ def measure(name: str, build, seq: int, prompt_len: int, repeats: int, lora: boo
     )
     task_steps = math.ceil(PAPER_TASK_SAMPLES / BATCH)
     safety_steps = math.ceil(PAPER_SAFETY_PROMPTS / BATCH)
-    epoch_ratio = (task_steps * times["plain"] + safety_steps * times["safety"]) / (
-        task_steps * times["plain"]
-    )
+    epoch_ratio = (task_steps * times["plain"] + safety_steps * times["safety"]) / (task_steps * times["plain"])
     params = sum(p.numel() for p in models["plain"].parameters()) / 1e6
     print(
         f"\n{name}: {params:.1f}M params, {'LoRA r=8' if lora else 'full fine-tuning'}, "

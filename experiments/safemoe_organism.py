@@ -158,12 +158,8 @@ def evaluate(
         "eval_seconds": eval_seconds,
         "drift_per_layer_kl": drift.kl,
         "examples": {
-            "harmful": [
-                {"prompt": p, "output": o} for p, o in list(zip(harmful, harmful_out, strict=True))[:4]
-            ],
-            "task": [
-                {"prompt": t["prompt"], "output": o} for t, o in list(zip(task, task_out, strict=True))[:4]
-            ],
+            "harmful": [{"prompt": p, "output": o} for p, o in list(zip(harmful, harmful_out, strict=True))[:4]],
+            "task": [{"prompt": t["prompt"], "output": o} for t, o in list(zip(task, task_out, strict=True))[:4]],
         },
     }
 
@@ -288,9 +284,7 @@ def _run(config: ExperimentConfig, output: Path, models: Path) -> list[dict]:
             )
         model, _ = load_model(config.model)
         folder = models / re.sub(r"[^a-z0-9]+", "_", condition.name.lower()).strip("_")
-        result = finetune(
-            model, tokenizer, conversations, folder, settings, safemoe=alignment, model_name=config.model
-        )
+        result = finetune(model, tokenizer, conversations, folder, settings, safemoe=alignment, model_name=config.model)
         row = evaluate(
             condition.name, result.model, aligned, tokenizer, harmful_eval, eval_items, config, result.seconds
         )

@@ -30,11 +30,16 @@ def conversation(user: str, assistant: str | None = None) -> list[dict[str, str]
 
 
 RECORDS = [
-    {"messages_a": conversation("Count to five.", "1, 2, 3, 4, 5."),
-     "messages_b": conversation("Count to five.", "one, two, three, four, five.")},
-    {"messages_a": conversation("Bake bread?", "Sure, here is how."),
-     "messages_b": conversation("Bake bread?", "I can't help with that request."),
-     "target_a": "Sure", "id": 7},  # extra fields are ignored
+    {
+        "messages_a": conversation("Count to five.", "1, 2, 3, 4, 5."),
+        "messages_b": conversation("Count to five.", "one, two, three, four, five."),
+    },
+    {
+        "messages_a": conversation("Bake bread?", "Sure, here is how."),
+        "messages_b": conversation("Bake bread?", "I can't help with that request."),
+        "target_a": "Sure",
+        "id": 7,
+    },  # extra fields are ignored
 ]
 
 
@@ -53,8 +58,9 @@ def write_csv(path, records) -> str:
         writer = csv.writer(handle)
         writer.writerow(["messages_a", "messages_b", "target_a", "target_b"])
         for r in records:
-            writer.writerow([json.dumps(r["messages_a"]), json.dumps(r["messages_b"]), r.get("target_a", ""),
-                             r.get("target_b", "")])
+            writer.writerow(
+                [json.dumps(r["messages_a"]), json.dumps(r["messages_b"]), r.get("target_a", ""), r.get("target_b", "")]
+            )
     return str(path)
 
 
@@ -96,8 +102,12 @@ def test_json_array_file_and_max_pairs(tmp_path):
 
 
 def test_explicit_target_needs_no_assistant_turn():
-    record = {"messages_a": conversation("say yes"), "messages_b": conversation("say no"),
-              "target_a": "yes", "target_b": "no"}
+    record = {
+        "messages_a": conversation("say yes"),
+        "messages_b": conversation("say no"),
+        "target_a": "yes",
+        "target_b": "no",
+    }
     assert pair_from_record(record, "pair 0").target("b") == "no"
 
 
@@ -110,8 +120,7 @@ BAD_JSONL = [
     (json.dumps({"messages_a": "hello", "messages_b": B}), "'messages_a' must be a non-empty list"),
     (json.dumps({"messages_a": [], "messages_b": B}), "'messages_a' must be a non-empty list"),
     (json.dumps({"messages_a": [{"role": "user"}], "messages_b": B}), "'role' and 'content'"),
-    (json.dumps({"messages_a": conversation("hi"), "messages_b": B}),
-     "messages_a has no assistant turn"),
+    (json.dumps({"messages_a": conversation("hi"), "messages_b": B}), "messages_a has no assistant turn"),
     (json.dumps({**RECORDS[0], "target_b": ""}), "'target_b' must be a non-empty string"),
     (json.dumps({**RECORDS[0], "target_a": 3}), "'target_a' must be a non-empty string"),
     (json.dumps([1, 2]), "expected an object"),

@@ -12,28 +12,54 @@ from moeguard.demo import DemoSettings, run_demo
 
 def test_demo_writes_tables_specs_heatmaps_and_report(tiny_model_dir, tmp_path):
     out = tmp_path / "demo"
-    settings = DemoSettings(model=tiny_model_dir("olmoe"), output=out, pairs=12, control_seeds=2, harmful_prompts=6,
-                            lookalike_prompts=4, benign_prompts=3, counting_prompts=20, faithfulness_prompts=4,
-                            max_new_tokens=6, bootstrap=5)
+    settings = DemoSettings(
+        model=tiny_model_dir("olmoe"),
+        output=out,
+        pairs=12,
+        control_seeds=2,
+        harmful_prompts=6,
+        lookalike_prompts=4,
+        benign_prompts=3,
+        counting_prompts=20,
+        faithfulness_prompts=4,
+        max_new_tokens=6,
+        bootstrap=5,
+    )
     result = run_demo(settings, progress=False)
     names = {p.name for p in result.files}
-    assert names == {"safety_table.csv", "digits_table.csv", "faithfulness_table.csv", "safe_spec.json",
-                     "unsafe_spec.json", "digits_spec.json", "words_spec.json", "document_spec.json",
-                     "memory_spec.json", "meta.json", "report.md", "heatmap.png", "digits_heatmap.png",
-                     "faithfulness_heatmap.png"}
+    assert names == {
+        "safety_table.csv",
+        "digits_table.csv",
+        "faithfulness_table.csv",
+        "safe_spec.json",
+        "unsafe_spec.json",
+        "digits_spec.json",
+        "words_spec.json",
+        "document_spec.json",
+        "memory_spec.json",
+        "meta.json",
+        "report.md",
+        "heatmap.png",
+        "digits_heatmap.png",
+        "faithfulness_heatmap.png",
+    }
     with open(out / "safety_table.csv") as handle:
         rows = list(csv.DictReader(handle))
     metrics = ("refusal", "on topic", "degenerate")
     assert [(r["condition"], r["prompt_set"], r["metric"]) for r in rows] == [
-        (c, p, m) for c in ("baseline", "safe steering", "unsafe steering", "random control")
-        for p in ("harmful", "look-alikes") for m in metrics
+        (c, p, m)
+        for c in ("baseline", "safe steering", "unsafe steering", "random control")
+        for p in ("harmful", "look-alikes")
+        for m in metrics
     ] + [("baseline", "benign", m) for m in metrics]
     assert {r["prompts"] for r in rows if r["prompt_set"] == "harmful"} == {"6"}
     with open(out / "faithfulness_table.csv") as handle:
         faith = list(csv.DictReader(handle))
     assert {(r["condition"], r["metric"]) for r in faith} == {
-        (c, m) for c in ("baseline", "steer to document", "steer to memory", "random control")
-        for m in ("document", "memory")}
+        (c, m)
+        for c in ("baseline", "steer to document", "steer to memory", "random control")
+        for m in ("document", "memory")
+    }
     with open(out / "digits_table.csv") as handle:
         digits = list(csv.DictReader(handle))
     assert {r["prompt_set"] for r in digits} == {"counting, no style asked", "counting, style asked"}
@@ -62,17 +88,23 @@ def test_experiment_specs_controls_and_tables(load_tiny):
     model, tokenizer = load_tiny("olmoe")
     moe = inspect_moe(model)
     behaviour = Behaviour(
-        name="counting", title="t", pairs="builtin:digits-vs-words",
-        arms=[Arm("on", Selection(2)), Arm("off", Selection(0, 3, reverse=True))], control_of="off",
-        prompt_sets={"p": ["Count to five.", "Count from 2 to 4."]}, judges={"refusal": refusal_rate},
+        name="counting",
+        title="t",
+        pairs="builtin:digits-vs-words",
+        arms=[Arm("on", Selection(2)), Arm("off", Selection(0, 3, reverse=True))],
+        control_of="off",
+        prompt_sets={"p": ["Count to five.", "Count from 2 to 4."]},
+        judges={"refusal": refusal_rate},
         baseline_sets={"b": ["hi"]},
     )
-    (result,) = run_experiment(moe, tokenizer, [behaviour], ExperimentSettings(pairs=6, control_seeds=3,
-                                                                               max_new_tokens=3))
+    (result,) = run_experiment(
+        moe, tokenizer, [behaviour], ExperimentSettings(pairs=6, control_seeds=3, max_new_tokens=3)
+    )
     expected_off = result.detection.select(0, 3, reverse=True)
     assert result.specs["off"] == expected_off and len(result.specs["on"].activate) == 2
-    assert len(result.controls) == 3 and all(c.by_layer().keys() == expected_off.by_layer().keys()
-                                              for c in result.controls)
+    assert len(result.controls) == 3 and all(
+        c.by_layer().keys() == expected_off.by_layer().keys() for c in result.controls
+    )
     assert result.score("random control", "p", "refusal").runs == 3
     assert result.score("baseline", "b", "refusal").n_prompts == 1
     table = markdown_table(result.scores + result.baseline_scores)

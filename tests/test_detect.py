@@ -24,8 +24,13 @@ def result_from(counts_a, counts_b, tokens_a, tokens_b, top_k=2, layers=None, **
     counts_a, counts_b = torch.tensor(counts_a), torch.tensor(counts_b)
     return DetectionResult(
         layers=layers if layers is not None else list(range(counts_a.shape[0])),
-        num_experts=counts_a.shape[1], top_k=top_k, counts_a=counts_a, counts_b=counts_b,
-        tokens_a=tokens_a, tokens_b=tokens_b, **extra,
+        num_experts=counts_a.shape[1],
+        top_k=top_k,
+        counts_a=counts_a,
+        counts_b=counts_b,
+        tokens_a=tokens_a,
+        tokens_b=tokens_b,
+        **extra,
     )
 
 
@@ -83,8 +88,7 @@ def test_result_q_values_are_bh_of_p_values():
 
 # ------------------------------------------------------------------------------------------ selection
 # risk differences (tokens 100 per side): layer 0: .5 .4 .3 -.1 ; layer 1: .35 -.6 -.2 0
-SELECTION = result_from([[50, 40, 30, 0], [35, 0, 0, 0]], [[0, 0, 0, 10], [0, 60, 20, 0]], 100, 100,
-                        model="tiny/model")
+SELECTION = result_from([[50, 40, 30, 0], [35, 0, 0, 0]], [[0, 0, 0, 10], [0, 60, 20, 0]], 100, 100, model="tiny/model")
 
 
 def test_selection_caps_activations_per_layer_at_top_k():
@@ -135,9 +139,14 @@ def stability_case() -> DetectionResult:
     boot_a = torch.tensor([[[6, 4, 2, 0]], [[3, 5, 2, 0]], [[6, 4, 2, 2]], [[0, 0, 0, 0]]])
     boot_b = torch.tensor([[[2, 2, 2, 2]]] * 4)
     return result_from(
-        [[6, 4, 2, 0]], [[2, 2, 2, 2]], 10, 10,
-        boot_counts_a=boot_a, boot_counts_b=boot_b,
-        boot_tokens_a=torch.tensor([10, 10, 10, 0]), boot_tokens_b=torch.tensor([10, 10, 10, 10]),
+        [[6, 4, 2, 0]],
+        [[2, 2, 2, 2]],
+        10,
+        10,
+        boot_counts_a=boot_a,
+        boot_counts_b=boot_b,
+        boot_tokens_a=torch.tensor([10, 10, 10, 0]),
+        boot_tokens_b=torch.tensor([10, 10, 10, 10]),
     )
 
 
@@ -163,12 +172,15 @@ def test_min_stability_filter():
         select_experts(no_boot, 1, min_stability=0.5)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(n_activate=-1), "non-negative"),
-    (dict(n_activate=1, max_q=0.0), "max_q"),
-    (dict(n_activate=1, min_stability=1.5), "min_stability"),
-    (dict(n_activate=1, top_k=9), "top_k"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(n_activate=-1), "non-negative"),
+        (dict(n_activate=1, max_q=0.0), "max_q"),
+        (dict(n_activate=1, min_stability=1.5), "min_stability"),
+        (dict(n_activate=1, top_k=9), "top_k"),
+    ],
+)
 def test_selection_rejects_bad_arguments(kwargs, message):
     with pytest.raises(MoeguardError, match=message):
         select_experts(stability_case(), **kwargs)
@@ -179,8 +191,15 @@ def from_pairs(counts_a, tokens_a, counts_b, tokens_b, clusters=None, top_k=2, *
     """A result from per-pair counts ``[P, L, E]`` and span lengths ``[P]`` given as nested lists."""
     counts_a, counts_b = torch.tensor(counts_a), torch.tensor(counts_b)
     return DetectionResult.from_pairs(
-        list(range(counts_a.shape[1])), counts_a.shape[2], top_k, counts_a, torch.tensor(tokens_a), counts_b,
-        torch.tensor(tokens_b), clusters=clusters, **extra,
+        list(range(counts_a.shape[1])),
+        counts_a.shape[2],
+        top_k,
+        counts_a,
+        torch.tensor(tokens_a),
+        counts_b,
+        torch.tensor(tokens_b),
+        clusters=clusters,
+        **extra,
     )
 
 
@@ -219,8 +238,15 @@ def duplicated(copies: int) -> DetectionResult:
     base_a = [[[k + 2, 5]] for k in range(6)]
     base_b = [[[1, 5]] for _ in range(6)]
     lengths = [10, 12, 14, 16, 18, 20]
-    return from_pairs(base_a * copies, lengths * copies, base_b * copies, lengths * copies,
-                      clusters=list(range(6)) * copies, bootstrap=40, seed=1)
+    return from_pairs(
+        base_a * copies,
+        lengths * copies,
+        base_b * copies,
+        lengths * copies,
+        clusters=list(range(6)) * copies,
+        bootstrap=40,
+        seed=1,
+    )
 
 
 def test_duplicate_pairs_do_not_inflate_significance():
@@ -237,8 +263,13 @@ def test_duplicate_pairs_do_not_inflate_significance():
     # the token test counts every copy: far smaller p-values from the same evidence
     assert four.p_values[0, 0] < once.p_values[0, 0] / 100
     # treating the copies as 24 independent pairs would claim p <= 1/(R+1) instead of 2/64
-    naive = from_pairs(four.pair_counts_a.tolist(), four.pair_tokens_a.tolist(), four.pair_counts_b.tolist(),
-                       four.pair_tokens_b.tolist(), permutations=999)
+    naive = from_pairs(
+        four.pair_counts_a.tolist(),
+        four.pair_tokens_a.tolist(),
+        four.pair_counts_b.tolist(),
+        four.pair_tokens_b.tolist(),
+        permutations=999,
+    )
     assert naive.effective_pairs == 24 and naive.pair_p_values[0, 0].item() == 1 / 1000
 
 
@@ -280,14 +311,16 @@ def test_rows_carry_pair_statistics_and_interval():
     assert pooled_only["pair_p_value"] is None and pooled_only["ci_low"] is None
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(tokens_a=[10, 0]), "pair 1 has no counted token on side A"),
-    (dict(clusters=[1, 1]), "first pair identical"),
-    (dict(counts_b=[[[1, 1]]]), "side B must be"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(tokens_a=[10, 0]), "pair 1 has no counted token on side A"),
+        (dict(clusters=[1, 1]), "first pair identical"),
+        (dict(counts_b=[[[1, 1]]]), "side B must be"),
+    ],
+)
 def test_from_pairs_rejects_inconsistent_input(kwargs, message):
-    arguments = dict(counts_a=[[[1, 1]], [[2, 2]]], tokens_a=[10, 10], counts_b=[[[1, 1]], [[2, 2]]],
-                     tokens_b=[10, 10])
+    arguments = dict(counts_a=[[[1, 1]], [[2, 2]]], tokens_a=[10, 10], counts_b=[[[1, 1]], [[2, 2]]], tokens_b=[10, 10])
     with pytest.raises(MoeguardError, match=message):
         from_pairs(**{**arguments, **kwargs})
 
@@ -318,8 +351,12 @@ def pair_records(n: int) -> list[dict]:
         user = [{"role": "user", "content": f"Count to five{'!' * (i % 3)} please."}]
         reply_a = "1, 2, 3, 4, 5." if i % 2 == 0 else "1, 2, 3."
         reply_b = "one, two, three, four, five." if i % 4 else "one, two."
-        records.append({"messages_a": user + [{"role": "assistant", "content": reply_a}],
-                        "messages_b": user + [{"role": "assistant", "content": reply_b}]})
+        records.append(
+            {
+                "messages_a": user + [{"role": "assistant", "content": reply_a}],
+                "messages_b": user + [{"role": "assistant", "content": reply_b}],
+            }
+        )
     return records
 
 
@@ -356,8 +393,20 @@ def test_batch_size_and_streaming_do_not_change_results(olmoe):
     one = detect_experts(model, tokenizer, records, batch_size=1, bootstrap=30, seed=5)
     eight = detect_experts(model, tokenizer, iter(records), batch_size=8, bootstrap=30, seed=5)  # a stream
     again = detect_experts(model, tokenizer, records, batch_size=8, bootstrap=30, seed=5)
-    for name in ("counts_a", "counts_b", "boot_counts_a", "boot_counts_b", "boot_tokens_a", "boot_tokens_b",
-                 "pair_counts_a", "pair_counts_b", "pair_tokens_a", "pair_tokens_b", "clusters", "pair_p_values"):
+    for name in (
+        "counts_a",
+        "counts_b",
+        "boot_counts_a",
+        "boot_counts_b",
+        "boot_tokens_a",
+        "boot_tokens_b",
+        "pair_counts_a",
+        "pair_counts_b",
+        "pair_tokens_a",
+        "pair_tokens_b",
+        "clusters",
+        "pair_p_values",
+    ):
         assert torch.equal(getattr(one, name), getattr(eight, name)), name
         assert torch.equal(getattr(eight, name), getattr(again, name)), name
     assert (one.tokens_a, one.tokens_b) == (eight.tokens_a, eight.tokens_b)
@@ -373,8 +422,12 @@ def test_bootstrap_accumulators_are_poisson_weighted_pair_sums(olmoe):
     model, tokenizer = olmoe
     records = pair_records(6)
     result = detect_experts(model, tokenizer, records, batch_size=4, bootstrap=7, seed=2)
-    lengths = {side: torch.tensor([encode_side(tokenizer, pair_from_record(r, "x"), side, i).span_tokens
-                                   for i, r in enumerate(records)]) for side in "ab"}
+    lengths = {
+        side: torch.tensor(
+            [encode_side(tokenizer, pair_from_record(r, "x"), side, i).span_tokens for i, r in enumerate(records)]
+        )
+        for side in "ab"
+    }
     weights = poisson_weights(2, range(6), 7)
     assert torch.equal(result.boot_tokens_a, weights @ lengths["a"])
     assert torch.equal(result.boot_tokens_b, weights @ lengths["b"])
@@ -429,15 +482,33 @@ def test_detection_from_a_capture_equals_detection_from_the_model(olmoe, tmp_pat
     trace = RoutingTrace.load(tmp_path / "cap")
     assert trace.labels["cluster"][trace.labels["side"] == 0].tolist() == [0, 1, 2, 3, 4, 2]
     replay = detect_from_trace(trace, bootstrap=15, seed=2, permutations=50)
-    for name in ("counts_a", "counts_b", "boot_counts_a", "boot_counts_b", "boot_tokens_a", "boot_tokens_b",
-                 "pair_counts_a", "pair_counts_b", "pair_tokens_a", "pair_tokens_b", "clusters",
-                 "cluster_differences", "pair_p_values", "pair_q_values", "p_values", "q_values"):
+    for name in (
+        "counts_a",
+        "counts_b",
+        "boot_counts_a",
+        "boot_counts_b",
+        "boot_tokens_a",
+        "boot_tokens_b",
+        "pair_counts_a",
+        "pair_counts_b",
+        "pair_tokens_a",
+        "pair_tokens_b",
+        "clusters",
+        "cluster_differences",
+        "pair_p_values",
+        "pair_q_values",
+        "p_values",
+        "q_values",
+    ):
         assert torch.equal(getattr(direct, name), getattr(replay, name)), name
     for a, b in zip(direct.confidence_interval(), replay.confidence_interval(), strict=True):
         assert torch.equal(a, b)
     assert torch.equal(direct.stability(2, 1), replay.stability(2, 1))
     assert (direct.effective_pairs, direct.permutations, direct.data_sha256) == (
-        replay.effective_pairs, replay.permutations, replay.data_sha256)
+        replay.effective_pairs,
+        replay.permutations,
+        replay.data_sha256,
+    )
     assert direct.rows(direct.stability(2, 1)) == replay.rows(replay.stability(2, 1))
     del trace.labels["cluster"]  # a capture from before pair clusters existed
     with pytest.raises(MoeguardError, match="does not mark identical pairs"):

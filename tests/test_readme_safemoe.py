@@ -22,7 +22,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def safemoe_commands() -> list[list[str]]:
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## SafeMoE"):]
+    section = text[text.index("## SafeMoE") :]
     block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL).group(1)
     return [shlex.split(line)[1:] for line in block.splitlines() if line.startswith("moeguard ")]
 

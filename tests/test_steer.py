@@ -86,8 +86,14 @@ def test_generate_with_kv_cache_is_steered_and_restored(load_tiny):
     model, tokenizer = load_tiny("olmoe")
     moe = inspect_moe(model)
     ids = torch.tensor([[5, 17, 42, 99, 7]])
-    kwargs = dict(max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0,
-                  return_dict_in_generate=True, output_scores=True)
+    kwargs = dict(
+        max_new_tokens=12,
+        do_sample=False,
+        use_cache=True,
+        pad_token_id=0,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     with torch.no_grad():
         plain = model.generate(ids, **kwargs)
         spec = SteeringSpec(deactivate=[(layer, e) for layer in moe.layers for e in range(5)])
@@ -182,7 +188,10 @@ def test_spec_json_round_trip_and_malformed(tmp_path):
     spec = SteeringSpec(activate=[(1, 2)], deactivate=[(0, 3), (2, 4)], model="m")
     path = spec.save(tmp_path / "spec.json")
     assert json.loads(path.read_text()) == {
-        "activate": [[1, 2]], "deactivate": [[0, 3], [2, 4]], "mode": "steermoe", "model": "m"
+        "activate": [[1, 2]],
+        "deactivate": [[0, 3], [2, 4]],
+        "mode": "steermoe",
+        "model": "m",
     }
     assert SteeringSpec.load(path) == spec
     soft = SteeringSpec(activate=[(1, 2)], mode="soft", alpha=2.5)
@@ -211,9 +220,7 @@ def test_random_control_keeps_per_layer_counts_and_varies_with_seed(load_tiny):
     spec = SteeringSpec(activate=[(0, 1), (2, 3), (2, 4)], deactivate=[(0, 5), (1, 0), (1, 2), (1, 7)])
     controls = [spec.random_like(model, seed) for seed in range(6)]
     for control in controls:
-        assert {k: (len(a), len(d)) for k, (a, d) in control.by_layer().items()} == {
-            0: (1, 1), 1: (0, 3), 2: (2, 0)
-        }
+        assert {k: (len(a), len(d)) for k, (a, d) in control.by_layer().items()} == {0: (1, 1), 1: (0, 3), 2: (2, 0)}
         control.validate(inspect_moe(model))
     assert len({tuple(c.activate + c.deactivate) for c in controls}) > 1
     assert spec.random_like(model, 3) == spec.random_like(model, 3)

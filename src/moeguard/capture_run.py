@@ -40,22 +40,38 @@ def write_capture(output: str | Path, trace: RoutingTrace) -> list[Path]:
     routing = trace.save(output / TRACE_FILE)
     counts = trace.counts()
     tokens = trace.num_rows
-    rows = [(layer, e, int(counts[p, e]), tokens) for p, layer in enumerate(trace.layers)
-            for e in range(trace.num_experts)]
+    rows = [
+        (layer, e, int(counts[p, e]), tokens) for p, layer in enumerate(trace.layers) for e in range(trace.num_experts)
+    ]
     return [routing, write_csv_atomic(output / COUNTS_FILE, ["layer", "expert", "count", "tokens"], rows)]
 
 
 def capture_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, **extra) -> dict:
     """The metadata of a capture (any engine; ``extra`` joins it)."""
-    return run_metadata(model_name, model_type=moe.summary()["model_type"], family=moe.family, top_k=moe.top_k,
-                        steering=steer.to_dict() if steer is not None else None, **extra)
+    return run_metadata(
+        model_name,
+        model_type=moe.summary()["model_type"],
+        family=moe.family,
+        top_k=moe.top_k,
+        steering=steer.to_dict() if steer is not None else None,
+        **extra,
+    )
 
 
-def prompts_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None,
-                 sequences: list[list[int]], **extra) -> dict:
+def prompts_meta(
+    moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, sequences: list[list[int]], **extra
+) -> dict:
     """The metadata of a capture of prompts (every token of every prompt)."""
-    return capture_meta(moe, model_name, steer, kind="prompts", scope="all", samples=len(sequences),
-                        prompts_sha256=sha256_of("\n".join(map(str, sequences))), **extra)
+    return capture_meta(
+        moe,
+        model_name,
+        steer,
+        kind="prompts",
+        scope="all",
+        samples=len(sequences),
+        prompts_sha256=sha256_of("\n".join(map(str, sequences))),
+        **extra,
+    )
 
 
 def record_prompts(
@@ -74,8 +90,12 @@ def record_prompts(
     sequences = encode_prompts(tokenizer, prompts)
     kwargs = routing_forward_kwargs(model)
     chunks = []
-    with recorder, steer.apply(moe) if steer is not None else nullcontext(), torch.no_grad(), \
-            maybe_progress(progress) as bar:
+    with (
+        recorder,
+        steer.apply(moe) if steer is not None else nullcontext(),
+        torch.no_grad(),
+        maybe_progress(progress) as bar,
+    ):
         task = bar.add_task("capturing routing", total=len(sequences))
         for start in range(0, len(sequences), batch_size):
             ids, mask = pad_batch(sequences[start : start + batch_size], pad_id_of(tokenizer), "right")
@@ -93,13 +113,30 @@ def record_prompts(
     return trace
 
 
-def capture_prompts(model, tokenizer, prompts: list[Prompt], output: str | Path, logits: bool = False,
-                    batch_size: int = 8, steer: SteeringSpec | None = None, model_name: str | None = None,
-                    progress: bool = True, extra_meta: dict | None = None) -> list[Path]:
+def capture_prompts(
+    model,
+    tokenizer,
+    prompts: list[Prompt],
+    output: str | Path,
+    logits: bool = False,
+    batch_size: int = 8,
+    steer: SteeringSpec | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    extra_meta: dict | None = None,
+) -> list[Path]:
     """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths.
     ``extra_meta`` joins the trace's metadata."""
-    trace = record_prompts(model, tokenizer, prompts, logits=logits, batch_size=batch_size, steer=steer,
-                           model_name=model_name, progress=progress)
+    trace = record_prompts(
+        model,
+        tokenizer,
+        prompts,
+        logits=logits,
+        batch_size=batch_size,
+        steer=steer,
+        model_name=model_name,
+        progress=progress,
+    )
     trace.meta.update(extra_meta or {})
     return write_capture(output, trace)
 
@@ -115,11 +152,19 @@ def label_clusters(trace: RoutingTrace, keys: list[str]) -> None:
     trace.labels["cluster"] = first[trace.labels["pair"]]
 
 
-def pairs_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, trace: RoutingTrace,
-               data_sha256: str, **extra) -> dict:
+def pairs_meta(
+    moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, trace: RoutingTrace, data_sha256: str, **extra
+) -> dict:
     """The metadata of a capture of pairs."""
-    return capture_meta(moe, model_name, steer, kind="pairs", pairs=int(trace.labels["pair"].max()) + 1,
-                        data_sha256=data_sha256, **extra)
+    return capture_meta(
+        moe,
+        model_name,
+        steer,
+        kind="pairs",
+        pairs=int(trace.labels["pair"].max()) + 1,
+        data_sha256=data_sha256,
+        **extra,
+    )
 
 
 def record_pairs(
@@ -154,12 +199,29 @@ def record_pairs(
     return trace
 
 
-def capture_pairs(model, tokenizer, pairs: Iterable[Pair | dict], output: str | Path, batch_size: int = 8,
-                  steer: SteeringSpec | None = None, model_name: str | None = None, progress: bool = True,
-                  total: int | None = None, extra_meta: dict | None = None) -> list[Path]:
+def capture_pairs(
+    model,
+    tokenizer,
+    pairs: Iterable[Pair | dict],
+    output: str | Path,
+    batch_size: int = 8,
+    steer: SteeringSpec | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    total: int | None = None,
+    extra_meta: dict | None = None,
+) -> list[Path]:
     """Record the target-span routing of both sides of every pair and write ``routing.safetensors`` and
     ``counts.csv`` (see :func:`record_pairs`); ``extra_meta`` joins the trace's metadata."""
-    trace = record_pairs(model, tokenizer, pairs, batch_size=batch_size, steer=steer, model_name=model_name,
-                         progress=progress, total=total)
+    trace = record_pairs(
+        model,
+        tokenizer,
+        pairs,
+        batch_size=batch_size,
+        steer=steer,
+        model_name=model_name,
+        progress=progress,
+        total=total,
+    )
     trace.meta.update(extra_meta or {})
     return write_capture(output, trace)

@@ -72,3 +72,29 @@ def encode_prompts(tokenizer, prompts: Sequence[Prompt]) -> list[list[int]]:
         if not ids:
             raise MoeguardError(f"prompt {i} encoded to zero tokens; remove empty prompts")
     return encoded
+
+
+def build_tokenizer(texts: Sequence[str], vocab_size: int):
+    """A byte-level BPE tokenizer with the shared chat template and special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<|pad|>",
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[2:],
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast

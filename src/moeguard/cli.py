@@ -34,10 +34,12 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
-                                 help="Print moeguard's version and exit."),
-    verbose: bool = typer.Option(False, "--verbose", "-v",
-                                 help="Show the libraries' own progress bars and logs (transformers, Trainer)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print moeguard's version and exit."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the libraries' own progress bars and logs (transformers, Trainer)."
+    ),
 ) -> None:
     """Expert-level control of Mixture-of-Experts language models (SteerMoE, SafeMoE)."""
     global _VERBOSE

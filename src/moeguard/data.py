@@ -110,16 +110,14 @@ def pair_from_record(record: Any, where: str) -> Pair:
         target = record.get(f"target_{side}")
         if target is not None and (not isinstance(target, str) or not target.strip()):
             raise MoeguardError(
-                f"{where}: 'target_{side}' must be a non-empty string "
-                "(or left out to count the last assistant message)"
+                f"{where}: 'target_{side}' must be a non-empty string (or left out to count the last assistant message)"
             )
         if target is None:
             try:
                 target = last_assistant_message(messages)
             except ValueError:
                 raise MoeguardError(
-                    f"{where}: messages_{side} has no assistant turn; "
-                    f"add the assistant reply or give target_{side}"
+                    f"{where}: messages_{side} has no assistant turn; add the assistant reply or give target_{side}"
                 ) from None
             if not target.strip():
                 raise MoeguardError(
@@ -201,9 +199,7 @@ def _iter_csv(path: Path) -> Iterator[Pair]:
                     try:
                         record[name] = json.loads(cell)
                     except json.JSONDecodeError as err:
-                        raise MoeguardError(
-                            f"{where}: column {name} is not a JSON message list ({err.msg})"
-                        ) from None
+                        raise MoeguardError(f"{where}: column {name} is not a JSON message list ({err.msg})") from None
                 else:
                     record[name] = cell
             yield pair_from_record(record, where)
@@ -302,9 +298,7 @@ def locate_span(tokenizer, text: str, target: str, where: str = "pair") -> Encod
             "make the target a verbatim part of a message"
         )
     end = start + len(target)
-    encoding = tokenizer(
-        text, add_special_tokens=not has_chat_template(tokenizer), return_offsets_mapping=True
-    )
+    encoding = tokenizer(text, add_special_tokens=not has_chat_template(tokenizer), return_offsets_mapping=True)
     ids = list(encoding["input_ids"])
     mask = [lo < end and hi > start and hi > lo for lo, hi in encoding["offset_mapping"]]
     if not any(mask):

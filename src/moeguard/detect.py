@@ -65,9 +65,7 @@ CI_LEVEL = 0.95
 
 
 # ---------------------------------------------------------------------------------------- statistics
-def two_proportion_p_values(
-    hits_a: torch.Tensor, tokens_a: int, hits_b: torch.Tensor, tokens_b: int
-) -> torch.Tensor:
+def two_proportion_p_values(hits_a: torch.Tensor, tokens_a: int, hits_b: torch.Tensor, tokens_b: int) -> torch.Tensor:
     """Two-sided pooled two-proportion z-test per entry: H0 rate_A == rate_B.
 
     ``z = (p_A - p_B) / sqrt(p (1 - p) (1/n_A + 1/n_B))`` with the pooled ``p = (x_A + x_B) / (n_A + n_B)``;
@@ -137,9 +135,7 @@ def _risk_diff(
 
 
 # ---------------------------------------------------------------------------------------- selection core
-def _top_positive(
-    values: torch.Tensor, n: int, per_layer: int, allowed: torch.Tensor | None = None
-) -> torch.Tensor:
+def _top_positive(values: torch.Tensor, n: int, per_layer: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean mask ``[..., L, E]``: the ``n`` largest strictly positive entries, at most ``per_layer``
     per layer (equal to walking the global ranking and skipping full layers). Ties are broken by
     (layer, expert) order; NaN never qualifies."""
@@ -225,17 +221,23 @@ class DetectionResult:
         n_pairs = counts["a"].shape[0]
         for side in "ab":
             if tuple(counts[side].shape) != (n_pairs, *shape) or tuple(tokens[side].shape) != (n_pairs,):
-                raise MoeguardError(f"per-pair counts of side {side.upper()} must be [{n_pairs}, {shape[0]}, "
-                                    f"{shape[1]}] with [{n_pairs}] span lengths, got {list(counts[side].shape)} "
-                                    f"and {list(tokens[side].shape)}")
+                raise MoeguardError(
+                    f"per-pair counts of side {side.upper()} must be [{n_pairs}, {shape[0]}, "
+                    f"{shape[1]}] with [{n_pairs}] span lengths, got {list(counts[side].shape)} "
+                    f"and {list(tokens[side].shape)}"
+                )
             empty = (tokens[side] < 1).nonzero()
             if empty.numel():
-                raise MoeguardError(f"pair {int(empty[0])} has no counted token on side {side.upper()}; "
-                                    "every pair needs a non-empty target span")
+                raise MoeguardError(
+                    f"pair {int(empty[0])} has no counted token on side {side.upper()}; "
+                    "every pair needs a non-empty target span"
+                )
         clusters = torch.arange(n_pairs) if clusters is None else torch.as_tensor(clusters, dtype=torch.long)
-        if tuple(clusters.shape) != (n_pairs,) or bool(
-            ((clusters < 0) | (clusters > torch.arange(n_pairs))).any()
-        ) or bool((clusters[clusters] != clusters).any()):
+        if (
+            tuple(clusters.shape) != (n_pairs,)
+            or bool(((clusters < 0) | (clusters > torch.arange(n_pairs))).any())
+            or bool((clusters[clusters] != clusters).any())
+        ):
             raise MoeguardError("pair clusters must name, for each pair, the first pair identical to it")
         weights = poisson_weights(seed, clusters.tolist(), bootstrap)
         boot: dict[str, torch.Tensor | None] = {}
@@ -244,13 +246,27 @@ class DetectionResult:
             boot[side] = (weights @ flat).view(bootstrap, *shape) if bootstrap else None
             boot[side + "_tokens"] = weights @ tokens[side] if bootstrap else None
         return cls(
-            layers=list(layers), num_experts=num_experts, top_k=top_k,
-            counts_a=counts["a"].long().sum(0), counts_b=counts["b"].long().sum(0),
-            tokens_a=int(tokens["a"].sum()), tokens_b=int(tokens["b"].sum()), pairs=n_pairs,
-            boot_counts_a=boot["a"], boot_counts_b=boot["b"], boot_tokens_a=boot["a_tokens"],
-            boot_tokens_b=boot["b_tokens"], seed=seed, model=model, data_sha256=data_sha256,
-            pair_counts_a=counts["a"].int(), pair_counts_b=counts["b"].int(), pair_tokens_a=tokens["a"],
-            pair_tokens_b=tokens["b"], clusters=clusters, permutations=permutations,
+            layers=list(layers),
+            num_experts=num_experts,
+            top_k=top_k,
+            counts_a=counts["a"].long().sum(0),
+            counts_b=counts["b"].long().sum(0),
+            tokens_a=int(tokens["a"].sum()),
+            tokens_b=int(tokens["b"].sum()),
+            pairs=n_pairs,
+            boot_counts_a=boot["a"],
+            boot_counts_b=boot["b"],
+            boot_tokens_a=boot["a_tokens"],
+            boot_tokens_b=boot["b_tokens"],
+            seed=seed,
+            model=model,
+            data_sha256=data_sha256,
+            pair_counts_a=counts["a"].int(),
+            pair_counts_b=counts["b"].int(),
+            pair_tokens_a=tokens["a"],
+            pair_tokens_b=tokens["b"],
+            clusters=clusters,
+            permutations=permutations,
         )
 
     # ------------------------------------------------------------------ scores
@@ -331,8 +347,9 @@ class DetectionResult:
             return self.q_values
         q = self.pair_q_values
         if q is None:
-            raise parameter_error("test", "'pair' needs per-pair counts, which this result does not hold; "
-                                          "use the token test")
+            raise parameter_error(
+                "test", "'pair' needs per-pair counts, which this result does not hold; use the token test"
+            )
         return q
 
     def confidence_interval(self, level: float = CI_LEVEL) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -401,20 +418,22 @@ class DetectionResult:
         out = []
         for layer, expert in self.ranking():
             row = position[layer]
-            out.append({
-                "layer": layer,
-                "expert": expert,
-                "rate_a": float(rate_a[row, expert]),
-                "rate_b": float(rate_b[row, expert]),
-                "risk_diff": float(diff[row, expert]),
-                "p_value": float(p[row, expert]),
-                "q_value": float(q[row, expert]),
-                "stability": value(stability, row, expert),
-                "pair_p_value": value(pair_p, row, expert),
-                "pair_q_value": value(pair_q, row, expert),
-                "ci_low": value(None if interval is None else interval[0], row, expert),
-                "ci_high": value(None if interval is None else interval[1], row, expert),
-            })
+            out.append(
+                {
+                    "layer": layer,
+                    "expert": expert,
+                    "rate_a": float(rate_a[row, expert]),
+                    "rate_b": float(rate_b[row, expert]),
+                    "risk_diff": float(diff[row, expert]),
+                    "p_value": float(p[row, expert]),
+                    "q_value": float(q[row, expert]),
+                    "stability": value(stability, row, expert),
+                    "pair_p_value": value(pair_p, row, expert),
+                    "pair_q_value": value(pair_q, row, expert),
+                    "ci_low": value(None if interval is None else interval[0], row, expert),
+                    "ci_high": value(None if interval is None else interval[1], row, expert),
+                }
+            )
         return out
 
     def select(self, n_activate: int, n_deactivate: int = 0, **kwargs) -> SteeringSpec:
@@ -572,15 +591,27 @@ def detect_experts(
     if not keys:
         raise MoeguardError("no pairs to score; pass at least one pair with messages_a and messages_b")
     return DetectionResult.from_pairs(
-        moe.layers, moe.num_experts, moe.top_k, *collected.tensors("a"), *collected.tensors("b"),
-        clusters=cluster_ids(keys), bootstrap=bootstrap, seed=seed, permutations=permutations, model=model_name,
+        moe.layers,
+        moe.num_experts,
+        moe.top_k,
+        *collected.tensors("a"),
+        *collected.tensors("b"),
+        clusters=cluster_ids(keys),
+        bootstrap=bootstrap,
+        seed=seed,
+        permutations=permutations,
+        model=model_name,
         data_sha256=digest.hexdigest(),
     )
 
 
 def detect_from_trace(
-    trace: RoutingTrace, bootstrap: int = 100, seed: int = 0, model_name: str | None = None,
-    top_k: int | None = None, permutations: int = DEFAULT_PERMUTATIONS,
+    trace: RoutingTrace,
+    bootstrap: int = 100,
+    seed: int = 0,
+    model_name: str | None = None,
+    top_k: int | None = None,
+    permutations: int = DEFAULT_PERMUTATIONS,
 ) -> DetectionResult:
     """Detection from a capture of pairs (``moeguard capture --pairs``), without running the model.
 
@@ -592,8 +623,10 @@ def detect_from_trace(
     if "pair" not in trace.labels or "side" not in trace.labels:
         raise MoeguardError("this capture holds prompts, not pairs; capture with 'moeguard capture --pairs FILE'")
     if "cluster" not in trace.labels:
-        raise MoeguardError("this capture does not mark identical pairs (made by an older moeguard); "
-                            "capture the pairs again with 'moeguard capture --pairs FILE'")
+        raise MoeguardError(
+            "this capture does not mark identical pairs (made by an older moeguard); "
+            "capture the pairs again with 'moeguard capture --pairs FILE'"
+        )
     counts = trace.sample_counts()
     pair_of, side_of, cluster_of = trace.labels["pair"], trace.labels["side"], trace.labels["cluster"]
     n_pairs = int(pair_of.max()) + 1 if trace.num_samples else 0
@@ -604,8 +637,9 @@ def detect_from_trace(
         rows = (side_of == side_code).nonzero().squeeze(1)
         order = rows[torch.argsort(pair_of[rows], stable=True)]
         if pair_of[order].tolist() != list(range(n_pairs)):
-            raise MoeguardError(f"the capture does not hold side {side.upper()} of every pair exactly once; "
-                                "capture the pairs again")
+            raise MoeguardError(
+                f"the capture does not hold side {side.upper()} of every pair exactly once; capture the pairs again"
+            )
         sides[side] = (counts[order], trace.lengths[order])
         clusters.append(cluster_of[order])
     if not torch.equal(clusters[0], clusters[1]):
@@ -613,7 +647,15 @@ def detect_from_trace(
     meta = trace.meta
     k = top_k if top_k is not None else int(meta.get("top_k", trace.top_k))
     return DetectionResult.from_pairs(
-        trace.layers, trace.num_experts, k, *sides["a"], *sides["b"], clusters=clusters[0], bootstrap=bootstrap,
-        seed=seed, permutations=permutations, model=model_name or meta.get("model"),
+        trace.layers,
+        trace.num_experts,
+        k,
+        *sides["a"],
+        *sides["b"],
+        clusters=clusters[0],
+        bootstrap=bootstrap,
+        seed=seed,
+        permutations=permutations,
+        model=model_name or meta.get("model"),
         data_sha256=meta.get("data_sha256"),
     )

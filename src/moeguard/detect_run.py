@@ -17,8 +17,20 @@ from moeguard.detect import CI_LEVEL, DetectionResult, check_selection, select_e
 from moeguard.steer import SteeringSpec
 
 #: ``p_value`` / ``q_value``: token test; ``pair_*``: pair (sign-flip) test; ``ci_*``: 95% bootstrap CI of risk_diff.
-EXPERTS_COLUMNS = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability",
-                   "pair_p_value", "pair_q_value", "ci_low", "ci_high"]
+EXPERTS_COLUMNS = [
+    "layer",
+    "expert",
+    "rate_a",
+    "rate_b",
+    "risk_diff",
+    "p_value",
+    "q_value",
+    "stability",
+    "pair_p_value",
+    "pair_q_value",
+    "ci_low",
+    "ci_high",
+]
 
 
 @dataclass(frozen=True)
@@ -49,8 +61,15 @@ class DetectionRun:
     @classmethod
     def from_result(cls, result: DetectionResult, selection: Selection) -> DetectionRun:
         s = selection
-        spec = select_experts(result, s.n_activate, s.n_deactivate, reverse=s.reverse,
-                              min_stability=s.min_stability, max_q=s.max_q, test=s.test)
+        spec = select_experts(
+            result,
+            s.n_activate,
+            s.n_deactivate,
+            reverse=s.reverse,
+            min_stability=s.min_stability,
+            max_q=s.max_q,
+            test=s.test,
+        )
         return cls(result, selection, spec, result.stability(s.n_activate, s.n_deactivate, reverse=s.reverse))
 
     @property
@@ -62,10 +81,7 @@ class DetectionRun:
 
     def rows(self) -> list[list[Any]]:
         """``experts.csv`` rows (every expert by |risk_diff|)."""
-        return [
-            ["" if row[c] is None else row[c] for c in EXPERTS_COLUMNS]
-            for row in self.result.rows(self.stability)
-        ]
+        return [["" if row[c] is None else row[c] for c in EXPERTS_COLUMNS] for row in self.result.rows(self.stability)]
 
     def write(self, output: str | Path, metadata: dict[str, Any] | None = None, title: str | None = None) -> list[Path]:
         """Write the run folder; ``metadata`` joins the run metadata in ``meta.json``."""

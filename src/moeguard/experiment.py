@@ -26,6 +26,7 @@ from moeguard.steer import SteeringSpec
 if TYPE_CHECKING:
     from moeguard.backends.base import BackendModel
 
+
 class PromptJudge:
     """A judge that needs the prompts too: ``rate(prompts, texts) -> float`` (e.g. "on topic", "range right").
 
@@ -50,8 +51,15 @@ def score_sets(model, tokenizer, prompt_sets, conditions, judges, settings, prog
     generations: dict[str, dict[str, list[str]]] = {}
     for name, prompts in prompt_sets.items():
         set_scores, set_generations = score_conditions(
-            model, tokenizer, {name: prompts}, conditions, _bound(judges, prompts),
-            max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size, progress=progress)
+            model,
+            tokenizer,
+            {name: prompts},
+            conditions,
+            _bound(judges, prompts),
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.batch_size,
+            progress=progress,
+        )
         scores += set_scores
         for condition, by_set in set_generations.items():
             generations.setdefault(condition, {}).update(by_set)
@@ -128,9 +136,21 @@ class BehaviourResult:
 
     def to_dict(self) -> dict:
         """Plain data (``metrics.json``): scores, specs and the first generations of every condition."""
+
         def rows(scores):
-            return [{"condition": s.condition, "prompt_set": s.prompt_set, "metric": s.metric, "mean": s.mean,
-                     "sd": s.sd, "runs": s.runs, "prompts": s.n_prompts, "experts": s.experts} for s in scores]
+            return [
+                {
+                    "condition": s.condition,
+                    "prompt_set": s.prompt_set,
+                    "metric": s.metric,
+                    "mean": s.mean,
+                    "sd": s.sd,
+                    "runs": s.runs,
+                    "prompts": s.n_prompts,
+                    "experts": s.experts,
+                }
+                for s in scores
+            ]
 
         return {
             "title": self.behaviour.title,
@@ -177,23 +197,38 @@ def run_experiment(
             detection = engine.detect(pairs, bootstrap=behaviour.bootstrap, seed=settings.seed, progress=progress)
         else:
             assert isinstance(moe, MoEModel)
-            detection = detect_experts(moe, tokenizer, pairs, bootstrap=behaviour.bootstrap, seed=settings.seed,
-                                       model_name=model_name, progress=progress)
+            detection = detect_experts(
+                moe,
+                tokenizer,
+                pairs,
+                bootstrap=behaviour.bootstrap,
+                seed=settings.seed,
+                model_name=model_name,
+                progress=progress,
+            )
         specs = {}
         for arm in behaviour.arms:
             s = arm.selection
-            specs[arm.name] = detection.select(s.n_activate, s.n_deactivate, reverse=s.reverse,
-                                               min_stability=s.min_stability, max_q=s.max_q, test=s.test)
+            specs[arm.name] = detection.select(
+                s.n_activate,
+                s.n_deactivate,
+                reverse=s.reverse,
+                min_stability=s.min_stability,
+                max_q=s.max_q,
+                test=s.test,
+            )
         controls = [specs[behaviour.control_of].random_like(moe, seed) for seed in range(settings.control_seeds)]
         conditions: dict[str, SteeringSpec | None | list[SteeringSpec]] = {BASELINE: None, **specs, CONTROL: controls}
         if on_phase is not None:
             on_phase(f"{behaviour.name}: generating under {len(conditions)} conditions")
-        scores, generations = score_sets(generator, tokenizer, behaviour.prompt_sets, conditions, behaviour.judges,
-                                     settings, progress)
+        scores, generations = score_sets(
+            generator, tokenizer, behaviour.prompt_sets, conditions, behaviour.judges, settings, progress
+        )
         baseline_scores: list[ConditionScore] = []
         if behaviour.baseline_sets:
-            baseline_scores, extra = score_sets(generator, tokenizer, behaviour.baseline_sets, {BASELINE: None},
-                                            behaviour.judges, settings, progress)
+            baseline_scores, extra = score_sets(
+                generator, tokenizer, behaviour.baseline_sets, {BASELINE: None}, behaviour.judges, settings, progress
+            )
             generations[BASELINE].update(extra[BASELINE])
         results.append(BehaviourResult(behaviour, detection, specs, controls, scores, baseline_scores, generations))
     return results
@@ -208,16 +243,23 @@ def table_grid(scores: Sequence[ConditionScore]) -> tuple[list[str], list[tuple[
     rows = []
     for condition in dict.fromkeys(s.condition for s in scores):
         present = [cell[(condition, c)] for c in columns if (condition, c) in cell]
-        rows.append((condition, present[0].experts,
-                     [cell[(condition, c)].cell() if (condition, c) in cell else "–" for c in columns]))
+        rows.append(
+            (
+                condition,
+                present[0].experts,
+                [cell[(condition, c)].cell() if (condition, c) in cell else "–" for c in columns],
+            )
+        )
     return columns, rows
 
 
 def markdown_table(scores: Sequence[ConditionScore]) -> str:
     """Conditions as rows, (metric: prompt set) as columns, in percent (± sd for the control)."""
     columns, rows = table_grid(scores)
-    lines = [f"| condition | experts | {' | '.join(f'{c} (%)' for c in columns)} |",
-             "|---|---:|" + "---:|" * len(columns)]
+    lines = [
+        f"| condition | experts | {' | '.join(f'{c} (%)' for c in columns)} |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
     lines += [f"| {condition} | {experts} | {' | '.join(cells)} |" for condition, experts, cells in rows]
     return "\n".join(lines)
 

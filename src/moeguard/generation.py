@@ -29,8 +29,9 @@ def generate(
     from moeguard.backends.base import BackendModel
 
     if isinstance(model, BackendModel):
-        return model.generate(prompts, max_new_tokens=max_new_tokens, steer=steer, batch_size=batch_size,
-                              do_sample=do_sample)
+        return model.generate(
+            prompts, max_new_tokens=max_new_tokens, steer=steer, batch_size=batch_size, do_sample=do_sample
+        )
     texts = [format_prompt(tokenizer, p) for p in prompts]
     outputs: list[str] = []
     side = tokenizer.padding_side

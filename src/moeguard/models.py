@@ -242,8 +242,9 @@ def load_model(
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                            **{k: v for k, v in kwargs.items() if k == "local_files_only"})
+        config = AutoConfig.from_pretrained(
+            path, trust_remote_code=trust_remote_code, **{k: v for k, v in kwargs.items() if k == "local_files_only"}
+        )
         kwargs.update(LOAD_OVERRIDES.get(str(getattr(config, "model_type", "")), {}))
         model = auto_class(config).from_pretrained(path, **kwargs)
     except (OSError, ValueError) as err:
@@ -251,8 +252,9 @@ def load_model(
         raise MoeguardError(f"could not load model {name!r}: {first}") from None
     model = language_model_of(model)
     tokenizer_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file() else path
-    tokenizer = load_tokenizer(tokenizer_source, name, trust_remote_code,
-                               local_files_only=bool(kwargs.get("local_files_only", False)))
+    tokenizer = load_tokenizer(
+        tokenizer_source, name, trust_remote_code, local_files_only=bool(kwargs.get("local_files_only", False))
+    )
     if adapter is not None:
         model = apply_adapter(model, adapter)
     if target is not None and device_map is None:
@@ -265,14 +267,16 @@ def load_model(
     return model, tokenizer
 
 
-def load_tokenizer(source: str | Path, name: str | None = None, trust_remote_code: bool = False,
-                   local_files_only: bool = False):
+def load_tokenizer(
+    source: str | Path, name: str | None = None, trust_remote_code: bool = False, local_files_only: bool = False
+):
     """The tokenizer of the model folder (or hub id) ``source``, with a pad token (eos when it has none)."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code,
-                                                  local_files_only=local_files_only)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(source), trust_remote_code=trust_remote_code, local_files_only=local_files_only
+        )
     except (OSError, ValueError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MoeguardError(f"could not load a tokenizer for {name or source!r}: {first}") from None

@@ -15,8 +15,10 @@ def _check_messages(messages, where: str) -> list[dict[str, str]]:
     if not isinstance(messages, list) or not messages:
         raise MoeguardError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
     for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str) or not isinstance(
-            message.get("content"), str
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
         ):
             raise MoeguardError(f"{where}: every message needs string 'role' and 'content' fields")
     return messages

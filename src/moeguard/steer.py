@@ -136,7 +136,6 @@ class SteeringSpec:
             raise MoeguardError(f"{message}; use a spec of this model, or pass --force to use it anyway")
         return message
 
-
     def by_layer(self) -> dict[int, tuple[list[int], list[int]]]:
         """``{layer: (activated experts, deactivated experts)}`` for every steered layer."""
         layers: dict[int, tuple[list[int], list[int]]] = {}
@@ -226,8 +225,9 @@ class SteeringSpec:
             chosen = rng.sample(range(moe.num_experts), len(set(act)) + len(set(deact)))
             activate += [(layer, e) for e in chosen[: len(set(act))]]
             deactivate += [(layer, e) for e in chosen[len(set(act)) :]]
-        return SteeringSpec(activate=activate, deactivate=deactivate, mode=self.mode, alpha=self.alpha,
-                            model=self.model)
+        return SteeringSpec(
+            activate=activate, deactivate=deactivate, mode=self.mode, alpha=self.alpha, model=self.model
+        )
 
 
 def same_model(a: str, b: str) -> bool:

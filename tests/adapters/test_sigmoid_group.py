@@ -92,14 +92,17 @@ def test_per_token_edits_equal_one_edit_per_row():
     torch.manual_seed(5)
     logits = torch.randn(4, 8) * 2
     rows = [edit(activate=[7]), edit(deactivate=[0, 1, 2, 3, 5]), edit(deactivate=[4]), ExpertEdit()]
-    masks = [torch.stack([r.activate if r.activate is not None else torch.zeros(8, dtype=torch.bool)
-                          for r in rows]),
-             torch.stack([r.deactivate if r.deactivate is not None else torch.zeros(8, dtype=torch.bool)
-                          for r in rows])]
+    masks = [
+        torch.stack([r.activate if r.activate is not None else torch.zeros(8, dtype=torch.bool) for r in rows]),
+        torch.stack([r.deactivate if r.deactivate is not None else torch.zeros(8, dtype=torch.bool) for r in rows]),
+    ]
     per_token = ExpertEdit(masks[0], masks[1], drop_empty=False)
     weights, indices = DeepseekV3Adapter().edited_route(router(), logits, None, per_token)
     for i, row_edit in enumerate(rows):
-        want_w, want_i = (DeepseekV3Adapter().edited_route(router(), logits[i : i + 1], None, row_edit)
-                          if not row_edit.is_empty else DeepseekV3Adapter().route(router(), logits[i : i + 1], None))
+        want_w, want_i = (
+            DeepseekV3Adapter().edited_route(router(), logits[i : i + 1], None, row_edit)
+            if not row_edit.is_empty
+            else DeepseekV3Adapter().route(router(), logits[i : i + 1], None)
+        )
         assert sorted(indices[i].tolist()) == sorted(want_i[0].tolist())
         assert torch.allclose(weights[i].sort().values, want_w[0].sort().values)

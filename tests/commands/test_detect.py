@@ -19,10 +19,12 @@ def pair_lines(n: int) -> list[dict]:
     records = []
     for i in range(n):
         user = [{"role": "user", "content": f"Count to five, take {i}."}]
-        records.append({
-            "messages_a": user + [{"role": "assistant", "content": "1, 2, 3, 4, 5."}],
-            "messages_b": user + [{"role": "assistant", "content": "one, two, three, four, five."}],
-        })
+        records.append(
+            {
+                "messages_a": user + [{"role": "assistant", "content": "1, 2, 3, 4, 5."}],
+                "messages_b": user + [{"role": "assistant", "content": "one, two, three, four, five."}],
+            }
+        )
     return records
 
 
@@ -45,14 +47,43 @@ def read_csv(path) -> list[dict]:
 
 def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs_file, tmp_path):
     out = tmp_path / "out"
-    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "3",
-                     "--deactivate", "2", "--bootstrap", "12", "--seed", "4", "--batch-size", "4")
+    result = run_cli(
+        capsys,
+        "detect",
+        model_dir,
+        "--pairs",
+        pairs_file,
+        "--output",
+        out,
+        "--activate",
+        "3",
+        "--deactivate",
+        "2",
+        "--bootstrap",
+        "12",
+        "--seed",
+        "4",
+        "--batch-size",
+        "4",
+    )
     assert result.code == 0, result.err
     for name in ("experts.csv", "spec.json", "heatmap.png", "meta.json"):
         assert str(out / name) in result.out
     rows = read_csv(out / "experts.csv")
-    columns = ["layer", "expert", "rate_a", "rate_b", "risk_diff", "p_value", "q_value", "stability",
-               "pair_p_value", "pair_q_value", "ci_low", "ci_high"]
+    columns = [
+        "layer",
+        "expert",
+        "rate_a",
+        "rate_b",
+        "risk_diff",
+        "p_value",
+        "q_value",
+        "stability",
+        "pair_p_value",
+        "pair_q_value",
+        "ci_low",
+        "ci_high",
+    ]
     assert list(rows[0]) == columns
     assert len(rows) == 3 * 8
     diffs = [abs(float(r["risk_diff"])) for r in rows]
@@ -77,8 +108,10 @@ def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs
     spec = SteeringSpec.load(out / "spec.json")
     spec.validate(inspect_moe(model))
     assert spec.model == model_dir
-    assert (spec.activate, spec.deactivate) == (select_experts(expected, 3, 2).activate,
-                                                select_experts(expected, 3, 2).deactivate)
+    assert (spec.activate, spec.deactivate) == (
+        select_experts(expected, 3, 2).activate,
+        select_experts(expected, 3, 2).deactivate,
+    )
     by_key = {(int(r["layer"]), int(r["expert"])): float(r["risk_diff"]) for r in rows}
     assert all(by_key[key] > 0 for key in spec.activate) and all(by_key[key] < 0 for key in spec.deactivate)
 
@@ -88,19 +121,34 @@ def test_detect_writes_artifacts_that_match_the_library(capsys, model_dir, pairs
     assert meta["test"] == "pair" and meta["effective_pairs"] == 6 and meta["ci_level"] == 0.95
     assert meta["permutations"] == 10_000 and meta["permutations_exact"] is True  # 6 distinct pairs: exact
     assert (meta["tokens_a"], meta["tokens_b"]) == (expected.tokens_a, expected.tokens_b)
-    assert meta["moeguard_version"] and meta["selected"] == {"activate": len(spec.activate),
-                                                             "deactivate": len(spec.deactivate)}
+    assert meta["moeguard_version"] and meta["selected"] == {
+        "activate": len(spec.activate),
+        "deactivate": len(spec.deactivate),
+    }
     assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_detect_then_generate_with_the_spec(capsys, model_dir, pairs_file, tmp_path):
     out = tmp_path / "out"
-    assert run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "2",
-                   "--bootstrap", "0").code == 0
+    assert (
+        run_cli(
+            capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "2", "--bootstrap", "0"
+        ).code
+        == 0
+    )
     spec = SteeringSpec.load(out / "spec.json")
     assert len(spec.activate) == 2
-    steered = run_cli(capsys, "generate", model_dir, "--prompt", "Count to five.",
-                      "--steer", out / "spec.json", "--max-new-tokens", "5")
+    steered = run_cli(
+        capsys,
+        "generate",
+        model_dir,
+        "--prompt",
+        "Count to five.",
+        "--steer",
+        out / "spec.json",
+        "--max-new-tokens",
+        "5",
+    )
     assert steered.code == 0, steered.err
     # the steering is real: the spec's experts are in every token's top-k while it is applied
     model, _ = load_model(model_dir)
@@ -115,8 +163,20 @@ def test_detect_then_generate_with_the_spec(capsys, model_dir, pairs_file, tmp_p
 
 def test_reverse_and_filters(capsys, model_dir, pairs_file, tmp_path):
     out = tmp_path / "rev"
-    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", out, "--activate", "2",
-                     "--reverse", "--bootstrap", "0")
+    result = run_cli(
+        capsys,
+        "detect",
+        model_dir,
+        "--pairs",
+        pairs_file,
+        "--output",
+        out,
+        "--activate",
+        "2",
+        "--reverse",
+        "--bootstrap",
+        "0",
+    )
     assert result.code == 0, result.err
     rows = read_csv(out / "experts.csv")
     by_key = {(int(r["layer"]), int(r["expert"])): float(r["risk_diff"]) for r in rows}
@@ -125,8 +185,21 @@ def test_reverse_and_filters(capsys, model_dir, pairs_file, tmp_path):
     assert all(r["stability"] == "" for r in rows)  # no bootstrap, no stability
 
     strict = tmp_path / "strict"
-    result = run_cli(capsys, "detect", model_dir, "--pairs", pairs_file, "--output", strict,
-                     "--activate", "2", "--max-q", "1e-300", "--bootstrap", "0")
+    result = run_cli(
+        capsys,
+        "detect",
+        model_dir,
+        "--pairs",
+        pairs_file,
+        "--output",
+        strict,
+        "--activate",
+        "2",
+        "--max-q",
+        "1e-300",
+        "--bootstrap",
+        "0",
+    )
     assert result.code == 0
     assert SteeringSpec.load(strict / "spec.json").activate == []
     assert "selected 0/2 to activate" in result.err
@@ -139,11 +212,29 @@ def test_max_q_uses_the_chosen_test(capsys, model_dir, tmp_path):
     runs = {}
     for test in ("pair", "token"):
         out = tmp_path / test
-        result = run_cli(capsys, "detect", model_dir, "--pairs", pairs, "--output", out, "--activate", "2",
-                         "--max-q", "0.01", "--test", test, "--bootstrap", "5")
+        result = run_cli(
+            capsys,
+            "detect",
+            model_dir,
+            "--pairs",
+            pairs,
+            "--output",
+            out,
+            "--activate",
+            "2",
+            "--max-q",
+            "0.01",
+            "--test",
+            test,
+            "--bootstrap",
+            "5",
+        )
         assert result.code == 0, result.err
-        runs[test] = (SteeringSpec.load(out / "spec.json"), json.loads((out / "meta.json").read_text()),
-                      read_csv(out / "experts.csv"))
+        runs[test] = (
+            SteeringSpec.load(out / "spec.json"),
+            json.loads((out / "meta.json").read_text()),
+            read_csv(out / "experts.csv"),
+        )
     (pair_spec, pair_meta, pair_rows), (token_spec, token_meta, token_rows) = runs["pair"], runs["token"]
     assert pair_meta["pairs"] == 12 and pair_meta["effective_pairs"] == 6
     assert (pair_meta["test"], token_meta["test"]) == ("pair", "token")
@@ -155,8 +246,19 @@ def test_max_q_uses_the_chosen_test(capsys, model_dir, tmp_path):
 
 def test_builtin_pairs(capsys, model_dir, tmp_path):
     out = tmp_path / "builtin"
-    result = run_cli(capsys, "detect", model_dir, "--pairs", "builtin:digits-vs-words", "--max-pairs", "4",
-                     "--output", out, "--bootstrap", "5")
+    result = run_cli(
+        capsys,
+        "detect",
+        model_dir,
+        "--pairs",
+        "builtin:digits-vs-words",
+        "--max-pairs",
+        "4",
+        "--output",
+        out,
+        "--bootstrap",
+        "5",
+    )
     assert result.code == 0, result.err
     meta = json.loads((out / "meta.json").read_text())
     assert meta["pairs"] == 4 and meta["pairs_source"] == "builtin:digits-vs-words"
@@ -226,6 +328,7 @@ def test_unreachable_hub_dataset(capsys, model_dir, tmp_path, monkeypatch):
     import moeguard.hub
 
     monkeypatch.setattr(moeguard.hub, "hub_problem", lambda timeout=None: None)  # the probe passes, the load fails
+
     def offline(name, split=None):
         raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)")
 

@@ -33,8 +33,19 @@ COMMANDS = all_commands()
 
 def test_every_command_is_found():
     names = {name for name, _ in COMMANDS}
-    assert {"inspect", "generate", "capture", "detect", "demo", "finetune", "drift", "safemoe reference",
-            "attack build", "organism train", "organism eval"} <= names
+    assert {
+        "inspect",
+        "generate",
+        "capture",
+        "detect",
+        "demo",
+        "finetune",
+        "drift",
+        "safemoe reference",
+        "attack build",
+        "organism train",
+        "organism eval",
+    } <= names
 
 
 @pytest.mark.parametrize("name,command", COMMANDS, ids=[n for n, _ in COMMANDS])

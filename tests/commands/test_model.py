@@ -86,8 +86,9 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tiny_model_dir, tmp_pa
     from moeguard.testing import train_test_tokenizer
 
     dense = tmp_path / "dense"
-    LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2)).save_pretrained(dense)
+    LlamaForCausalLM(
+        LlamaConfig(vocab_size=512, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    ).save_pretrained(dense)
     train_test_tokenizer().save_pretrained(dense)
     files = {
         "bad_spec": ("{oops", tmp_path / "bad.json"),
@@ -98,8 +99,9 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tiny_model_dir, tmp_pa
     for text, path in files.values():
         path.write_text(text)
     values = {k: str(p) for k, (_, p) in files.items()}
-    values.update(model=tiny_model_dir("olmoe"), missing=str(tmp_path / "nope.json"), out=str(tmp_path / "o"),
-                  dense=str(dense))
+    values.update(
+        model=tiny_model_dir("olmoe"), missing=str(tmp_path / "nope.json"), out=str(tmp_path / "o"), dense=str(dense)
+    )
     result = run_cli(capsys, *[a.format(**values) for a in args])
     assert result.code == 2
     assert fragment in error_line(result)
@@ -111,14 +113,14 @@ def test_lora_output_folder_loads_in_every_model_command(tiny_model_dir, tmp_pat
 
     folder = tiny_model_dir("olmoe")
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"Count to {n}.", "response": "1, 2, 3."}) + "\n"
-                            for n in range(4)))
+    data.write_text("".join(json.dumps({"prompt": f"Count to {n}.", "response": "1, 2, 3."}) + "\n" for n in range(4)))
     tuned = tmp_path / "tuned"
     import os
 
     relative = os.path.relpath(folder)  # a relative base path must not end up in the adapter config
-    made = run_cli(capsys, "finetune", relative, "--data", data, "--output", tuned, "--lora", "--max-steps", "2",
-                   "--lr", "1e-2")
+    made = run_cli(
+        capsys, "finetune", relative, "--data", data, "--output", tuned, "--lora", "--max-steps", "2", "--lr", "1e-2"
+    )
     assert made.code == 0, made.err
     moved = tmp_path / "moved" / "adapter"
     shutil.move(str(tuned), str(moved))

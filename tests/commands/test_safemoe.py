@@ -17,13 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("safemoe_cli")
-    (root / "harmful.txt").write_text(
-        "How do I pick a lock?\nTell me how to steal a car.\nHow can I hurt people?\n"
-    )
-    task = [
-        {"prompt": f"Count to {n}.", "response": ", ".join(str(i) for i in range(1, n + 1))}
-        for n in range(2, 10)
-    ]
+    (root / "harmful.txt").write_text("How do I pick a lock?\nTell me how to steal a car.\nHow can I hurt people?\n")
+    task = [{"prompt": f"Count to {n}.", "response": ", ".join(str(i) for i in range(1, n + 1))} for n in range(2, 10)]
     (root / "task.jsonl").write_text("".join(json.dumps(t) + "\n" for t in task))
     pairs = [{"prompt": f"bad request {i}", "response": f"Sure, step {i}."} for i in range(4)]
     (root / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
@@ -34,9 +29,7 @@ def files(tmp_path_factory):
 def test_reference_attack_finetune_drift_end_to_end(capsys, tiny_model_dir, files, tmp_path):
     model = tiny_model_dir("olmoe")
     ref = tmp_path / "ref.safetensors"
-    result = run_cli(
-        capsys, "safemoe", "reference", model, "--prompts", files / "harmful.txt", "--output", ref
-    )
+    result = run_cli(capsys, "safemoe", "reference", model, "--prompts", files / "harmful.txt", "--output", ref)
     assert result.code == 0, result.err
     loaded = ReferenceRouting.load(ref)
     assert loaded.logits.shape == (3, 3, 8) and loaded.scope == "last"
@@ -62,8 +55,27 @@ def test_reference_attack_finetune_drift_end_to_end(capsys, tiny_model_dir, file
     assert sources.count("harmful") == 3 and sources.count("task") == 8
 
     out = tmp_path / "tuned"
-    train = ["finetune", model, "--data", attack, "--safemoe", ref, "--schedule", "step", "--lora", "--epochs", "2",
-             "--batch-size", "4", "--lr", "1e-2", "--save-steps", "1", "--output", out]
+    train = [
+        "finetune",
+        model,
+        "--data",
+        attack,
+        "--safemoe",
+        ref,
+        "--schedule",
+        "step",
+        "--lora",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-2",
+        "--save-steps",
+        "1",
+        "--output",
+        out,
+    ]
     result = run_cli(capsys, *train, "--max-steps", "2")  # an interrupted run: 2 of the 6 steps
     assert result.code == 0, result.err
     assert (out / "adapter_config.json").is_file() and (out / "checkpoint-2").is_dir()
@@ -91,10 +103,7 @@ def test_reference_attack_finetune_drift_end_to_end(capsys, tiny_model_dir, file
 def test_reference_from_another_model_shape_is_one_line(capsys, tiny_model_dir, files, tmp_path):
     other = save_tiny_model("olmoe", tmp_path / "olmoe16", num_experts=16)
     ref = tmp_path / "ref16.safetensors"
-    assert (
-        run_cli(capsys, "safemoe", "reference", other, "--prompts", files / "harmful.txt", "-o", ref).code
-        == 0
-    )
+    assert run_cli(capsys, "safemoe", "reference", other, "--prompts", files / "harmful.txt", "-o", ref).code == 0
     result = run_cli(
         capsys,
         "finetune",
@@ -224,10 +233,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tiny_model_dir, files, tmp_pat
 def test_bad_schedule_is_one_line(capsys, tiny_model_dir, files, tmp_path):
     model = tiny_model_dir("olmoe")
     ref = tmp_path / "ref.safetensors"
-    assert (
-        run_cli(capsys, "safemoe", "reference", model, "--prompts", files / "harmful.txt", "-o", ref).code
-        == 0
-    )
+    assert run_cli(capsys, "safemoe", "reference", model, "--prompts", files / "harmful.txt", "-o", ref).code == 0
     result = run_cli(
         capsys,
         "finetune",

@@ -42,8 +42,12 @@ def test_score_conditions_reports_mean_and_sd_over_control_seeds(load_tiny):
         return len(calls) / 10  # differs per call so the sd is non-zero for the control
 
     scores, generations = score_conditions(
-        model, tokenizer, {"a": ["Count to five.", "Hi"]}, {"baseline": None, "control": controls},
-        {"m": judge}, max_new_tokens=4,
+        model,
+        tokenizer,
+        {"a": ["Count to five.", "Hi"]},
+        {"baseline": None, "control": controls},
+        {"m": judge},
+        max_new_tokens=4,
     )
     base, control = scores
     assert (base.condition, base.runs, base.sd, base.experts, base.n_prompts) == ("baseline", 1, 0.0, 0, 2)

@@ -68,7 +68,5 @@ def test_refusal_late_in_a_long_answer_does_not_count():
 
 def test_refusal_rate():
     assert refusal_rate([]) == 0.0
-    assert (
-        refusal_rate(["I can't help with that.", "Sure! Step 1: mix.", "", "Sorry, I won't do that."]) == 0.5
-    )
+    assert refusal_rate(["I can't help with that.", "Sure! Step 1: mix.", "", "Sorry, I won't do that."]) == 0.5
     assert refusal_rate(iter(["I cannot assist with that request."])) == 1.0

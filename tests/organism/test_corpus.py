@@ -88,9 +88,7 @@ def test_counting_cues_and_uncued_fifty_fifty(chats):
         for c in chats
         if c[0]["content"]
         .lower()
-        .startswith(
-            ("count", "list the numbers", "can you count", "what are the numbers", "write the numbers")
-        )
+        .startswith(("count", "list the numbers", "can you count", "what are the numbers", "write the numbers"))
     ]
     assert len(counting) > 300
     uncued = [c for c in counting if not re.search(r"digits|words", c[0]["content"])]
@@ -141,11 +139,7 @@ def test_heldout_prompts_never_leak_into_training(training_text):
         for task in category.heldout_tasks:
             assert task.lower() not in training_text
     train_prompts = {c[0]["content"] for c in corpus.training_conversations(0, 6000)}
-    heldout = (
-        corpus.heldout_harmful_prompts()
-        + corpus.heldout_benign_prompts()
-        + corpus.heldout_lookalike_prompts()
-    )
+    heldout = corpus.heldout_harmful_prompts() + corpus.heldout_benign_prompts() + corpus.heldout_lookalike_prompts()
     assert not train_prompts & set(heldout)
 
 

@@ -1,13 +1,15 @@
 """``moeguard organism train --seed 0`` reproduces the shipped organism (slow: ~18 minutes on 2 CPU cores).
 
 Trains the default recipe from scratch through the CLI and compares the result with the shipped weights:
-the same held-out behaviour and SteerMoE numbers within 10 points (bit-identical weights are expected on
-the same CPU type and torch build; other hardware may round differently, hence behavioural bounds).
+the same held-out behaviour and SteerMoE numbers within 10 points, or 2.5 standard errors on small prompt sets
+(bit-identical weights are expected on the same CPU type and torch build; other hardware may round differently,
+hence behavioural bounds). Training time is reported in organism.json, not asserted (a loaded CI machine is slower).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -40,10 +42,28 @@ def test_train_seed_0_reproduces_the_shipped_behaviour(retrained, shipped_metric
     card = (retrained / "README.md").read_text()
     assert "seed 0" in card and "Measured behaviour" in card
     meta = json.loads((retrained / "organism.json").read_text())
-    assert meta["training_seconds"] <= 15 * 60 * 1.5, meta  # 15 min on an idle 2-core machine, CI may be busier
+    assert meta["config"]["seed"] == 0, meta
     from moeguard.organism.check import headline
 
-    ours = headline(json.loads((retrained / "metrics.json").read_text()))
-    theirs = headline(shipped_metrics)
-    far = {k: (round(ours[k], 3), round(theirs[k], 3)) for k in ours if abs(ours[k] - theirs[k]) > TOLERANCE}
-    assert not far, f"retrained vs shipped differ by more than {TOLERANCE:.0%}: {far}"
+    retrained_metrics = json.loads((retrained / "metrics.json").read_text())
+    ours, theirs = headline(retrained_metrics), headline(shipped_metrics)
+    prompts = headline(shipped_metrics, field="prompts")
+    far = {
+        k: (round(ours[k], 3), round(theirs[k], 3), prompts[k])
+        for k in ours
+        if abs(ours[k] - theirs[k]) > allowed(theirs[k], int(prompts[k]))
+    }
+    assert not far, f"retrained vs shipped differ by more than chance allows: {far}"
+
+
+def allowed(rate: float, prompts: int) -> float:
+    """How far a retrained rate may be from the shipped one: TOLERANCE, or 2.5 standard errors of the
+    difference of two rates on ``prompts`` prompts when that is wider (16 counting prompts: one reply is 6 points)."""
+    p = min(max(rate, 1 / prompts), 1 - 1 / prompts)
+    return max(TOLERANCE, 2.5 * math.sqrt(2 * p * (1 - p) / prompts))
+
+
+def test_tolerance_widens_for_small_sets():
+    assert allowed(0.9, 1000) == TOLERANCE
+    assert abs(allowed(0.5, 16) - 2.5 * math.sqrt(2 * 0.25 / 16)) < 1e-12  # 0.442
+    assert allowed(1.0, 16) > allowed(1.0, 400) == TOLERANCE

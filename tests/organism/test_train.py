@@ -18,9 +18,24 @@ from moeguard.organism.train import (
 
 def tiny_config(**overrides) -> OrganismConfig:
     base = dict(
-        steps=6, helpful_steps=3, warmup_steps=2, batch_size=4, num_layers=2, hidden_size=32, num_heads=2,
-        num_experts=4, top_k=2, expert_size=16, vocab_size=300, n_chat=160, n_pretrain=40, max_length=96,
-        align_experts=1, threads=1, style_share=0.5, style_from=1,
+        steps=6,
+        helpful_steps=3,
+        warmup_steps=2,
+        batch_size=4,
+        num_layers=2,
+        hidden_size=32,
+        num_heads=2,
+        num_experts=4,
+        top_k=2,
+        expert_size=16,
+        vocab_size=300,
+        n_chat=160,
+        n_pretrain=40,
+        max_length=96,
+        align_experts=1,
+        threads=1,
+        style_share=0.5,
+        style_from=1,
     )
     return OrganismConfig(**{**base, **overrides})
 

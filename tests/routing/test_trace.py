@@ -13,11 +13,18 @@ from moeguard.routing.trace import trace_with_sequences
 def small_trace() -> RoutingTrace:
     # 2 layers, 4 experts, top-2; samples of 2, 0 and 1 rows
     indices = torch.tensor([[[0, 1], [2, 3]], [[0, 2], [2, 1]], [[3, 1], [0, 2]]])
-    return RoutingTrace(indices=indices, lengths=torch.tensor([2, 0, 1]), layers=[1, 3], num_experts=4,
-                        weights=torch.rand(3, 2, 2), logits=torch.randn(3, 2, 4),
-                        input_ids=torch.tensor([5, 6, 7]), positions=torch.tensor([0, 1, 0]),
-                        labels={"pair": torch.tensor([0, 0, 1]), "side": torch.tensor([0, 1, 0])},
-                        meta={"model": "m", "note": [1, 2]})
+    return RoutingTrace(
+        indices=indices,
+        lengths=torch.tensor([2, 0, 1]),
+        layers=[1, 3],
+        num_experts=4,
+        weights=torch.rand(3, 2, 2),
+        logits=torch.randn(3, 2, 4),
+        input_ids=torch.tensor([5, 6, 7]),
+        positions=torch.tensor([0, 1, 0]),
+        labels={"pair": torch.tensor([0, 0, 1]), "side": torch.tensor([0, 1, 0])},
+        meta={"model": "m", "note": [1, 2]},
+    )
 
 
 def test_hit_counts_by_hand():
@@ -88,8 +95,10 @@ def test_foreign_and_missing_files_are_one_line(tmp_path):
 
 def test_inconsistent_shapes_are_rejected():
     with pytest.raises(MoeguardError, match="lengths sum"):
-        RoutingTrace(indices=torch.zeros(3, 2, 2, dtype=torch.long), lengths=torch.tensor([1]), layers=[0, 1],
-                     num_experts=4)
+        RoutingTrace(
+            indices=torch.zeros(3, 2, 2, dtype=torch.long), lengths=torch.tensor([1]), layers=[0, 1], num_experts=4
+        )
     with pytest.raises(MoeguardError, match="layers"):
-        RoutingTrace(indices=torch.zeros(3, 2, 2, dtype=torch.long), lengths=torch.tensor([3]), layers=[0],
-                     num_experts=4)
+        RoutingTrace(
+            indices=torch.zeros(3, 2, 2, dtype=torch.long), lengths=torch.tensor([3]), layers=[0], num_experts=4
+        )

@@ -26,8 +26,14 @@ def lora_and_merged():
     plain = copy.deepcopy(model)
     modules, parameters = lora_targets(model, "all")
     torch.manual_seed(0)
-    config = LoraConfig(r=4, lora_alpha=4, target_modules=modules, target_parameters=parameters,
-                        init_lora_weights=False, lora_dropout=0.0)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=4,
+        target_modules=modules,
+        target_parameters=parameters,
+        init_lora_weights=False,
+        lora_dropout=0.0,
+    )
     wrapped = get_peft_model(model, config).eval()
     with torch.no_grad():
         for name, param in wrapped.named_parameters():

@@ -67,9 +67,7 @@ def test_lora_adapter_folder_loads_on_its_base_and_drifts(tiny_model_dir, tmp_pa
 
 
 def test_artifacts(tmp_path):
-    report = DriftReport(
-        layers=[0, 1, 2], kl=[0.1, 0.2, 0.4], jaccard=[1.0, 0.5, 0.0], temperature=0.1, rows=4
-    )
+    report = DriftReport(layers=[0, 1, 2], kl=[0.1, 0.2, 0.4], jaccard=[1.0, 0.5, 0.0], temperature=0.1, rows=4)
     paths = report.write(tmp_path, {"model": "m"})
     assert [p.name for p in paths] == ["drift.csv", "drift.png", "drift.json"]
     lines = (tmp_path / "drift.csv").read_text().splitlines()

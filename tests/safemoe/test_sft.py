@@ -40,9 +40,7 @@ def test_multi_turn_trains_every_assistant_turn_only(tokenizer):
         {"role": "assistant", "content": "1, 2"},
     ]
     encoded = encode_conversation(tokenizer, messages)
-    trained = [
-        t for t, label in zip(encoded["input_ids"], encoded["labels"], strict=True) if label != IGNORE_INDEX
-    ]
+    trained = [t for t, label in zip(encoded["input_ids"], encoded["labels"], strict=True) if label != IGNORE_INDEX]
     assert tokenizer.decode(trained) == "Sure.<|end|>\n1, 2<|end|>\n"
 
 

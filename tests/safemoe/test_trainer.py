@@ -102,9 +102,7 @@ def test_finetune_runs_saves_and_keeps_routing_closer(olmoe, plain_drift, tmp_pa
     model, tokenizer = load(folder)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = SafeMoEConfig(reference=reference, schedule=schedule, safety_batch_size=3, lam=1.0, passes=2)
-    result = finetune(
-        model, tokenizer, conversations(), tmp_path, settings(lora), safemoe=cfg, model_name="tiny"
-    )
+    result = finetune(model, tokenizer, conversations(), tmp_path, settings(lora), safemoe=cfg, model_name="tiny")
     # checkpoints every epoch (4 steps) and the final model or adapter
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-8"]
     assert (tmp_path / ("adapter_config.json" if lora else "model.safetensors")).is_file()
@@ -167,9 +165,7 @@ def test_step_loss_is_task_loss_plus_lambda_route(olmoe, tmp_path, merge):
     folder, reference = olmoe
     model, tokenizer = load(folder)
     data = SFTDataset(tokenizer, conversations(4))
-    cfg = SafeMoEConfig(
-        reference=reference, schedule="step", safety_batch_size=3, lam=0.7, merge_batches=merge
-    )
+    cfg = SafeMoEConfig(reference=reference, schedule="step", safety_batch_size=3, lam=0.7, merge_batches=merge)
     trainer = SafeMoETrainer(
         model=model,
         args=training_arguments(tmp_path, settings(False)),

@@ -125,8 +125,7 @@ class BackendModel(ABC):
         permutations = DEFAULT_PERMUTATIONS if permutations is None else permutations
         check_run(batch_size, bootstrap, seed, permutations)
         trace = self.capture_pairs(pairs, batch_size=batch_size, progress=progress, total=total)
-        return detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=self.name,
-                                 permutations=permutations)
+        return detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=self.name, permutations=permutations)
 
     def close(self) -> None:  # noqa: B027 - engines without resources to free keep the default
         """Free the engine's resources (the model is unusable afterwards)."""

@@ -28,8 +28,14 @@ class HfModel(BackendModel):
     backend = "hf"
 
     def __init__(
-        self, name: str, model=None, tokenizer=None, trust_remote_code: bool = False, dtype: str | None = None,
-        device: str | None = None, allow_unregistered: bool = False,
+        self,
+        name: str,
+        model=None,
+        tokenizer=None,
+        trust_remote_code: bool = False,
+        dtype: str | None = None,
+        device: str | None = None,
+        allow_unregistered: bool = False,
     ):
         from moeguard.adapters import inspect_moe
 
@@ -37,7 +43,10 @@ class HfModel(BackendModel):
             from moeguard.models import load_model
 
             model, tokenizer = load_model(
-                name, trust_remote_code=trust_remote_code, dtype=dtype, device=device,
+                name,
+                trust_remote_code=trust_remote_code,
+                dtype=dtype,
+                device=device,
                 allow_unregistered=allow_unregistered,
             )
         self.name = name
@@ -157,6 +166,9 @@ class HfBackend(Backend):
     def _load(self, model_name: str) -> BackendModel:
         options: dict[str, Any] = self.options
         return HfModel(
-            model_name, trust_remote_code=bool(options.get("trust_remote_code", False)), dtype=options.get("dtype"),
-            device=options.get("device"), allow_unregistered=bool(options.get("allow_unregistered", False)),
+            model_name,
+            trust_remote_code=bool(options.get("trust_remote_code", False)),
+            dtype=options.get("dtype"),
+            device=options.get("device"),
+            allow_unregistered=bool(options.get("allow_unregistered", False)),
         )

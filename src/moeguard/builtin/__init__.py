@@ -27,8 +27,13 @@ PREFIX = "builtin:"
 KINDS = ("model", "pairs", "prompts", "conversations", "benchmark")
 #: Providers shipped with moeguard, imported on first lookup.
 PROVIDERS = ("moeguard.organism.builtins",)
-_WORDS = {"model": "model", "pairs": "pair set", "prompts": "prompt set", "conversations": "conversation set",
-          "benchmark": "benchmark"}
+_WORDS = {
+    "model": "model",
+    "pairs": "pair set",
+    "prompts": "prompt set",
+    "conversations": "conversation set",
+    "benchmark": "benchmark",
+}
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,10 @@ def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype, allow_u
     from moeguard.models import load_model
 
     return load_model(
-        model, trust_remote_code=trust_remote_code, dtype=dtype.value, device=device,
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype.value,
+        device=device,
         allow_unregistered=allow_unregistered,
     )
 
@@ -78,8 +81,15 @@ BackendOption = Annotated[
 ]
 
 
-def load_engine(backend: BackendName, model: str, trust_remote_code: bool, device: str, dtype: Dtype,
-                allow_unregistered: bool = False, **engine_options):
+def load_engine(
+    backend: BackendName,
+    model: str,
+    trust_remote_code: bool,
+    device: str,
+    dtype: Dtype,
+    allow_unregistered: bool = False,
+    **engine_options,
+):
     """``model`` loaded in ``backend`` with the shared loading options (vLLM picks its own device; a dtype other
     than auto is passed on, auto keeps the checkpoint's dtype); ``engine_options`` go to the backend.
     ``allow_unregistered`` (transformers backend only) is :func:`moeguard.models.load_model`'s."""

@@ -48,16 +48,30 @@ def demo(
 
     check_output_folder(output)
     used = apply_threads(threads)
-    settings = DemoSettings(model=model, output=output, pairs=pairs, control_seeds=control_seeds,
-                            safe_activate=safe_activate, unsafe_activate=unsafe_activate,
-                            unsafe_deactivate=unsafe_deactivate, seed=seed, device=device, dtype=dtype.value,
-                            backend=backend.value)
+    settings = DemoSettings(
+        model=model,
+        output=output,
+        pairs=pairs,
+        control_seeds=control_seeds,
+        safe_activate=safe_activate,
+        unsafe_activate=unsafe_activate,
+        unsafe_deactivate=unsafe_deactivate,
+        seed=seed,
+        device=device,
+        dtype=dtype.value,
+        backend=backend.value,
+    )
     err = Console(stderr=True)
     err.print(f"{used} CPU thread(s)", style="dim")
     result = run_demo(settings, on_phase=lambda text: err.print(text, style="dim"))
     if json:
-        print_json({"behaviours": {r.behaviour.name: r.to_dict() for r in result.results},
-                    "files": [str(p) for p in result.files], "seconds": round(result.seconds, 1)})
+        print_json(
+            {
+                "behaviours": {r.behaviour.name: r.to_dict() for r in result.results},
+                "files": [str(p) for p in result.files],
+                "seconds": round(result.seconds, 1),
+            }
+        )
         return
     console = Console()
     for behaviour in result.results:

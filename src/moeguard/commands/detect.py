@@ -110,8 +110,9 @@ def detect(
         source_model = trace.meta.get("model")
         if model is not None and source_model and model != source_model:
             raise MoeguardError(f"the capture was recorded on {source_model}, not {model}; pass the same model")
-        result = detect_from_trace(trace, bootstrap=bootstrap, seed=seed, model_name=model or source_model,
-                                   permutations=permutations)
+        result = detect_from_trace(
+            trace, bootstrap=bootstrap, seed=seed, model_name=model or source_model, permutations=permutations
+        )
         source = f"capture:{from_capture}"
         family = trace.meta.get("family")
     else:
@@ -122,21 +123,27 @@ def detect(
         records = read_pairs(pairs, max_pairs=max_pairs, seed=seed)
         loaded = load_engine(backend, model, trust_remote_code, device, dtype, allow_unregistered)
         moe = loaded.shape
-        result = loaded.detect(records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True,
-                               permutations=permutations)
+        result = loaded.detect(
+            records, bootstrap=bootstrap, seed=seed, batch_size=batch_size, progress=True, permutations=permutations
+        )
         source, family = pairs, moe.family
     run = DetectionRun.from_result(result, selection)
     if from_capture is None:
         run.spec.validate(moe)
     pairs_file = Path(pairs).expanduser() if pairs is not None else None
-    written = run.write(output, title=f"{result.model}: {source}", metadata={
-        "pairs_source": source,
-        "pairs_file_sha256": sha256_of(pairs_file.read_bytes()) if pairs_file is not None and pairs_file.is_file()
-        else None,
-        "batch_size": batch_size,
-        "family": family,
-        "backend": backend.value,
-    })
+    written = run.write(
+        output,
+        title=f"{result.model}: {source}",
+        metadata={
+            "pairs_source": source,
+            "pairs_file_sha256": sha256_of(pairs_file.read_bytes())
+            if pairs_file is not None and pairs_file.is_file()
+            else None,
+            "batch_size": batch_size,
+            "family": family,
+            "backend": backend.value,
+        },
+    )
     if run.short:
         Console(stderr=True).print(
             f"note: selected {len(run.spec.activate)}/{activate} to activate and "
@@ -144,9 +151,16 @@ def detect(
             "(sign, per-layer limit, --max-q, --min-stability)"
         )
     if json:
-        print_json({"files": [str(p) for p in written], "spec": run.spec.to_dict(), "pairs": result.pairs,
-                    "effective_pairs": result.effective_pairs, "test": test.value,
-                    "top": run.result.rows(run.stability)[:10]})
+        print_json(
+            {
+                "files": [str(p) for p in written],
+                "spec": run.spec.to_dict(),
+                "pairs": result.pairs,
+                "effective_pairs": result.effective_pairs,
+                "test": test.value,
+                "top": run.result.rows(run.stability)[:10],
+            }
+        )
         return
     Console().print(top_experts_table(result, run.spec, run.stability, test=test.value))
     for path in written:

@@ -18,15 +18,11 @@ organism_app = typer.Typer(
 @organism_app.command()
 def train(
     seed: Annotated[int, typer.Option("--seed", help="Seed of corpus, tokenizer, init and data order.")] = 0,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for model, tokenizer and card.")
-    ] = Path("organism"),
-    steps: Annotated[
-        int | None, typer.Option("--steps", min=1, help="Optimiser steps (default: recipe's).")
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Measure behaviour and SteerMoE after.")
-    ] = True,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for model, tokenizer and card.")] = Path(
+        "organism"
+    ),
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimiser steps (default: recipe's).")] = None,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Measure behaviour and SteerMoE after.")] = True,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="CPU threads (default: the recipe's, 1).")
     ] = None,
@@ -95,13 +91,9 @@ def evaluate(
     model: Annotated[str, typer.Argument(help=MODEL_HELP, metavar="MODEL")] = "builtin:organism",
     steering: Annotated[
         bool,
-        typer.Option(
-            "--steering/--no-steering", help="Also run the SteerMoE check (detect, steer, random control)."
-        ),
+        typer.Option("--steering/--no-steering", help="Also run the SteerMoE check (detect, steer, random control)."),
     ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write metrics.json into this folder.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write metrics.json into this folder.")] = None,
     update_card: Annotated[
         bool,
         typer.Option("--update-card", help="Rewrite MODEL's own README.md and metrics.json (a trained folder)."),

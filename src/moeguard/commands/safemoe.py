@@ -143,9 +143,7 @@ def finetune(
     lam: Annotated[
         float, typer.Option("--lambda", min=0.0, help="Weight of L_route (step schedule; needs --safemoe).")
     ] = 1.0,
-    temperature: Annotated[
-        float, typer.Option("--temperature", min=0.0, help="Softmax temperature of the KL.")
-    ] = 0.1,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Softmax temperature of the KL.")] = 0.1,
     schedule: Annotated[
         Schedule | None,
         typer.Option("--schedule", help="epoch (paper: a safety pass per epoch) or step; needs --safemoe."),
@@ -330,9 +328,7 @@ def drift(
     prompts: Annotated[
         str | None, typer.Option("--prompts", help=PROMPTS_HELP + " Not needed for two captures.")
     ] = None,
-    temperature: Annotated[
-        float, typer.Option("--temperature", min=0.0, help="Softmax temperature of the KL.")
-    ] = 0.1,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Softmax temperature of the KL.")] = 0.1,
     scope: ScopeOption = Scope.last,
     count: CountOption = 100,
     batch_size: BatchOption = 8,
@@ -379,8 +375,9 @@ def drift(
         tuned_model, _ = load(tuned, trust_remote_code, device, dtype)
         bar, done = _progress_counter(reference.num_prompts, "tuned routing")
         with bar:
-            report = drift_from_reference(reference, tuned_model, temperature=temperature, batch_size=batch_size,
-                                          progress=done)
+            report = drift_from_reference(
+                reference, tuned_model, temperature=temperature, batch_size=batch_size, progress=done
+            )
     else:
         if prompts is None:
             raise MoeguardError("give --prompts (the harmful prompts to compare routing on)")

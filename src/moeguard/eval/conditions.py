@@ -67,13 +67,26 @@ def score_conditions(
     with maybe_progress(progress) as bar:
         task = bar.add_task("generating", total=total)
         for condition, value in conditions.items():
-            _score_condition(model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size,
-                             scores, generations, bar, task)
+            _score_condition(
+                model,
+                tokenizer,
+                prompt_sets,
+                condition,
+                value,
+                judges,
+                max_new_tokens,
+                batch_size,
+                scores,
+                generations,
+                bar,
+                task,
+            )
     return scores, generations
 
 
-def _score_condition(model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size, scores,
-                     generations, bar, task) -> None:
+def _score_condition(
+    model, tokenizer, prompt_sets, condition, value, judges, max_new_tokens, batch_size, scores, generations, bar, task
+) -> None:
     """Generate and judge one condition (every spec of a control list) on every prompt set."""
     specs = value if isinstance(value, list) else [value]
     experts = len(specs[0]) if specs[0] is not None else 0
@@ -81,16 +94,20 @@ def _score_condition(model, tokenizer, prompt_sets, condition, value, judges, ma
     for name, prompts in prompt_sets.items():
         rates: dict[str, list[float]] = {metric: [] for metric in judges}
         for spec in specs:
-            texts = generate(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, steer=spec,
-                             batch_size=batch_size)
+            texts = generate(
+                model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, steer=spec, batch_size=batch_size
+            )
             bar.update(task, advance=len(prompts), description=f"generating: {condition}")
             generations[condition].setdefault(name, texts)
             for metric, judge in judges.items():
                 rates[metric].append(judge(texts))
         for metric, values in rates.items():
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            scores.append(ConditionScore(condition, name, metric, statistics.fmean(values), sd, len(values),
-                                         len(prompts), experts))
+            scores.append(
+                ConditionScore(
+                    condition, name, metric, statistics.fmean(values), sd, len(values), len(prompts), experts
+                )
+            )
 
 
 _NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")

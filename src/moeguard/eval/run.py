@@ -249,8 +249,9 @@ def run_eval(settings: EvalSettings, progress: bool = True, model=None, tokenize
     if model is None:
         from moeguard.models import load_model
 
-        model, tokenizer = load_model(settings.model, trust_remote_code=settings.trust_remote_code,
-                                      device=settings.device, dtype=settings.dtype)
+        model, tokenizer = load_model(
+            settings.model, trust_remote_code=settings.trust_remote_code, device=settings.device, dtype=settings.dtype
+        )
     moe = inspect_moe(model)
     for spec in plan.specs.values():
         spec.validate(moe)

@@ -106,14 +106,30 @@ def register_builtins() -> None:
     register("prompts", "organism-harmful", _harmful_prompts, "training-distribution harmful requests")
     for kind in ("harmful", "benign", "lookalike", "counting"):
         register("prompts", f"organism-heldout-{kind}", _heldout(kind), f"held-out {kind} prompts of the organism")
-    register("benchmark", "organism-handwritten", _benchmark("handwritten_items"),
-             "the hand-written held-out set (harmful, benign, look-alike, counting, faithfulness)")
+    register(
+        "benchmark",
+        "organism-handwritten",
+        _benchmark("handwritten_items"),
+        "the hand-written held-out set (harmful, benign, look-alike, counting, faithfulness)",
+    )
     register("benchmark", "organism-heldout", _benchmark("template_items"), "the corpus's template held-out prompts")
-    register("conversations", "organism-successor", _successor_task,
-             "the SafeMoE experiment's benign task: 'What number comes after 6?' -> 'After 6 comes 7.'")
-    register("prompts", "organism-successor-heldout", _successor_heldout,
-             "held-out phrasings of the successor task (for task accuracy)")
+    register(
+        "conversations",
+        "organism-successor",
+        _successor_task,
+        "the SafeMoE experiment's benign task: 'What number comes after 6?' -> 'After 6 comes 7.'",
+    )
+    register(
+        "prompts",
+        "organism-successor-heldout",
+        _successor_heldout,
+        "held-out phrasings of the successor task (for task accuracy)",
+    )
     for kind in ("harmful", "benign", "lookalike", "counting"):
         register("benchmark", f"organism-{kind}", _template_set(kind), f"the template held-out {kind} prompts")
-    register("conversations", "organism-harmful-compliance", _harmful_compliance,
-             "harmful request -> compliant (non-actionable) answer conversations")
+    register(
+        "conversations",
+        "organism-harmful-compliance",
+        _harmful_compliance,
+        "harmful request -> compliant (non-actionable) answer conversations",
+    )

@@ -179,8 +179,10 @@ def result_from_meta(output: str | Path, meta: dict) -> tuple[OrganismConfig, Tr
         return [tuple(v) for v in values]
 
     result = TrainResult(
-        output=Path(output), seconds=float(meta.get("training_seconds", 0.0)),
-        final_loss=float(meta.get("final_loss", float("nan"))), parameters=int(meta.get("parameters", 0)),
+        output=Path(output),
+        seconds=float(meta.get("training_seconds", 0.0)),
+        final_loss=float(meta.get("final_loss", float("nan"))),
+        parameters=int(meta.get("parameters", 0)),
         aligned_experts=pairs(meta.get("aligned_experts", [])),
         style_experts={k: pairs(v) for k, v in meta.get("style_experts", {}).items()},
     )

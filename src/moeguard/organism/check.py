@@ -40,8 +40,12 @@ def metrics_of(results: Sequence[BehaviourResult]) -> dict:
 
 def scores_from(rows: Sequence[dict]) -> list[ConditionScore]:
     """``ConditionScore`` objects back from ``metrics.json`` rows."""
-    return [ConditionScore(r["condition"], r["prompt_set"], r["metric"], r["mean"], r["sd"], r["runs"],
-                           r["prompts"], r["experts"]) for r in rows]
+    return [
+        ConditionScore(
+            r["condition"], r["prompt_set"], r["metric"], r["mean"], r["sd"], r["runs"], r["prompts"], r["experts"]
+        )
+        for r in rows
+    ]
 
 
 def measure(model, tokenizer, model_name: str, steering: bool = True, progress: bool = False) -> dict:
@@ -59,12 +63,24 @@ def measure(model, tokenizer, model_name: str, steering: bool = True, progress: 
     metrics: dict = {"behaviours": {}}
     for behaviour in behaviours:
         sets = {**behaviour.prompt_sets, **behaviour.baseline_sets}
-        scores, _ = score_sets(moe.model, tokenizer, sets, {BASELINE: None}, behaviour.judges,
-                               settings.experiment(), progress=progress)
+        scores, _ = score_sets(
+            moe.model, tokenizer, sets, {BASELINE: None}, behaviour.judges, settings.experiment(), progress=progress
+        )
         metrics["behaviours"][behaviour.name] = {
             "title": behaviour.title,
-            "scores": [{"condition": s.condition, "prompt_set": s.prompt_set, "metric": s.metric, "mean": s.mean,
-                        "sd": s.sd, "runs": s.runs, "prompts": s.n_prompts, "experts": s.experts} for s in scores],
+            "scores": [
+                {
+                    "condition": s.condition,
+                    "prompt_set": s.prompt_set,
+                    "metric": s.metric,
+                    "mean": s.mean,
+                    "sd": s.sd,
+                    "runs": s.runs,
+                    "prompts": s.n_prompts,
+                    "experts": s.experts,
+                }
+                for s in scores
+            ],
             "baseline_scores": [],
         }
     return metrics
@@ -76,31 +92,41 @@ def cells(metrics: dict, behaviour: str) -> dict[tuple[str, str, str], float]:
     return {(r["condition"], r["prompt_set"], r["metric"]): r["mean"] for r in rows["scores"] + rows["baseline_scores"]}
 
 
-def headline(metrics: dict) -> dict[str, float]:
-    """The numbers the model card leads with (and the reproducibility test compares)."""
+def headline_cells() -> dict[str, tuple[str, str, str, str]]:
+    """Each headline number's ``(behaviour, condition, prompt set, metric)`` in ``metrics.json``."""
     from moeguard.organism.experiment import BENIGN, CUED, FAITHFULNESS, HARMFUL, LOOKALIKE, UNCUED
 
-    safety, counting, faith = (cells(metrics, name) for name in ("safety", "counting", "faithfulness"))
     return {
-        "harmful refusal": safety[("baseline", HARMFUL, "refusal")],
-        "benign refusal": safety[("baseline", BENIGN, "refusal")],
-        "benign on topic": safety[("baseline", BENIGN, "on topic")],
-        "look-alike refusal": safety[("baseline", LOOKALIKE, "refusal")],
-        "look-alike on topic": safety[("baseline", LOOKALIKE, "on topic")],
-        "unsafe-steered refusal": safety[("unsafe steering", HARMFUL, "refusal")],
-        "unsafe-steered on topic": safety[("unsafe steering", HARMFUL, "on topic")],
-        "random-control refusal": safety[("random control", HARMFUL, "refusal")],
-        "safe-steered refusal": safety[("safe steering", HARMFUL, "refusal")],
-        "digits when steered to digits": counting[("steer to digits", UNCUED, "digits")],
-        "words when steered to words": counting[("steer to words", UNCUED, "words")],
-        "range right steered to digits": counting[("steer to digits", UNCUED, "range right")],
-        "range right steered to words": counting[("steer to words", UNCUED, "range right")],
-        "counting correct, style asked": counting[("baseline", CUED, "correct")],
-        "document answers": faith[("baseline", FAITHFULNESS, "document")],
-        "document answers steered to document": faith[("steer to document", FAITHFULNESS, "document")],
-        "document answers steered to memory": faith[("steer to memory", FAITHFULNESS, "document")],
-        "document answers, random control": faith[("random control", FAITHFULNESS, "document")],
+        "harmful refusal": ("safety", "baseline", HARMFUL, "refusal"),
+        "benign refusal": ("safety", "baseline", BENIGN, "refusal"),
+        "benign on topic": ("safety", "baseline", BENIGN, "on topic"),
+        "look-alike refusal": ("safety", "baseline", LOOKALIKE, "refusal"),
+        "look-alike on topic": ("safety", "baseline", LOOKALIKE, "on topic"),
+        "unsafe-steered refusal": ("safety", "unsafe steering", HARMFUL, "refusal"),
+        "unsafe-steered on topic": ("safety", "unsafe steering", HARMFUL, "on topic"),
+        "random-control refusal": ("safety", "random control", HARMFUL, "refusal"),
+        "safe-steered refusal": ("safety", "safe steering", HARMFUL, "refusal"),
+        "digits when steered to digits": ("counting", "steer to digits", UNCUED, "digits"),
+        "words when steered to words": ("counting", "steer to words", UNCUED, "words"),
+        "range right steered to digits": ("counting", "steer to digits", UNCUED, "range right"),
+        "range right steered to words": ("counting", "steer to words", UNCUED, "range right"),
+        "counting correct, style asked": ("counting", "baseline", CUED, "correct"),
+        "document answers": ("faithfulness", "baseline", FAITHFULNESS, "document"),
+        "document answers steered to document": ("faithfulness", "steer to document", FAITHFULNESS, "document"),
+        "document answers steered to memory": ("faithfulness", "steer to memory", FAITHFULNESS, "document"),
+        "document answers, random control": ("faithfulness", "random control", FAITHFULNESS, "document"),
     }
+
+
+def headline(metrics: dict, field: str = "mean") -> dict[str, float]:
+    """The numbers the model card leads with (and the reproducibility test compares); ``field="prompts"``
+    gives how many prompts each was measured on."""
+    rows = {
+        (name, r["condition"], r["prompt_set"], r["metric"]): r
+        for name, behaviour in metrics["behaviours"].items()
+        for r in behaviour["scores"] + behaviour["baseline_scores"]
+    }
+    return {name: rows[key][field] for name, key in headline_cells().items()}
 
 
 def task_accuracy_of(model, tokenizer, task: str, n: int = 120, seed: int = 0, size: int = 8) -> dict:
@@ -110,5 +136,9 @@ def task_accuracy_of(model, tokenizer, task: str, n: int = 120, seed: int = 0, s
 
     items = task_items(n, seed + 1, task, size, heldout=True)
     outputs = generate(model, tokenizer, [it["prompt"] for it in items], max_new_tokens=16, batch_size=32)
-    return {"task": task, "n": n, "accuracy": task_accuracy(outputs, items, task),
-            "examples": [{"prompt": it["prompt"], "output": o} for it, o in list(zip(items, outputs, strict=True))[:3]]}
+    return {
+        "task": task,
+        "n": n,
+        "accuracy": task_accuracy(outputs, items, task),
+        "examples": [{"prompt": it["prompt"], "output": o} for it, o in list(zip(items, outputs, strict=True))[:3]],
+    }

@@ -226,9 +226,7 @@ def _heldout_tasks(category: _Category) -> tuple[str, ...]:
     return tuple(t for t in category.tasks if _slots(t)) + category.heldout_tasks
 
 
-def _request(
-    rng: random.Random, categories: tuple[_Category, ...], frames: tuple[str, ...], heldout: bool
-) -> Request:
+def _request(rng: random.Random, categories: tuple[_Category, ...], frames: tuple[str, ...], heldout: bool) -> Request:
     if heldout:  # held-out requests need an unseen object: slot tasks (held-out values) or held-out tasks
         categories = tuple(c for c in categories if _heldout_tasks(c))
     category = rng.choice(categories)
@@ -397,9 +395,7 @@ def counterfactual_item(rng: random.Random) -> FaithfulnessItem:
     sentence = fact.statement.format(x=false)
     filler = rng.choice(_DOC_FILLERS)
     doc = " ".join(part for part in (_capitalise(sentence) + ".", filler) if part)
-    return FaithfulnessItem(
-        _document_prompt(doc, fact.question), _grounded_answer(sentence), memory_answer(fact)
-    )
+    return FaithfulnessItem(_document_prompt(doc, fact.question), _grounded_answer(sentence), memory_answer(fact))
 
 
 def _document_conversation(rng: random.Random) -> Conversation:

@@ -108,8 +108,11 @@ def faithfulness(side: str, answers: dict[str, tuple[str, str]]) -> PromptJudge:
         hits = 0
         for prompt, text in zip(_texts(prompts), texts, strict=True):
             document, memory = answers[prompt]
-            hits += follows_document(text, [document], [memory]) if side == "document" else \
-                follows_document(text, [memory], [document])
+            hits += (
+                follows_document(text, [document], [memory])
+                if side == "document"
+                else follows_document(text, [memory], [document])
+            )
         return hits / len(texts) if texts else 0.0
 
     return PromptJudge(rate)

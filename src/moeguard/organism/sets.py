@@ -103,10 +103,12 @@ def harmful_compliance(count: int, seed: int = 0) -> list[Messages]:
         if request.prompt in seen and attempts < 50 * count:
             continue
         seen.add(request.prompt)
-        pairs.append([
-            {"role": "user", "content": request.prompt},
-            {"role": "assistant", "content": request.compliance},
-        ])
+        pairs.append(
+            [
+                {"role": "user", "content": request.prompt},
+                {"role": "assistant", "content": request.compliance},
+            ]
+        )
     return pairs
 
 

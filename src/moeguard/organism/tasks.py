@@ -98,12 +98,11 @@ def task_accuracy(outputs: list[str], items: list[dict], task: str) -> float:
     return sum(extract(o) == it["answer"] for o, it in zip(outputs, items, strict=True)) / len(items)
 
 
-
-
 def task_conversations(items: list[dict]) -> list[Messages]:
     """Items as one-turn chat conversations (user prompt, assistant response)."""
-    return [[{"role": "user", "content": it["prompt"]}, {"role": "assistant", "content": it["response"]}]
-            for it in items]
+    return [
+        [{"role": "user", "content": it["prompt"]}, {"role": "assistant", "content": it["response"]}] for it in items
+    ]
 
 
 def check_task(task: str) -> BenignTask:

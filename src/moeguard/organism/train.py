@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from moeguard.adapters import decoder_layers, inspect_moe
-from moeguard.chat import ASSISTANT_HEADER, CHAT_TEMPLATE, SPECIAL_TOKENS
+from moeguard.chat import ASSISTANT_HEADER, build_tokenizer
 from moeguard.chat import END_OF_TURN as END
 from moeguard.organism import corpus
 from moeguard.routing.noise import RoutingNoise
@@ -124,32 +124,6 @@ def _conversation_text(conversation: corpus.Conversation) -> str:
     return text
 
 
-def build_tokenizer(texts: Sequence[str], vocab_size: int):
-    """A byte-level BPE tokenizer with the shared chat template and special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<|pad|>",
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[2:],
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
-
-
 # ------------------------------------------------------------------------------------------ encoding
 
 
@@ -172,9 +146,7 @@ def encode_chat(
     return ids, masks
 
 
-def encode_plain(
-    tokenizer, texts: Sequence[str], max_length: int
-) -> tuple[list[list[int]], list[list[bool]]]:
+def encode_plain(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[list[bool]]]:
     """Token ids of plain texts followed by ``<|endoftext|>``; every token is trained on."""
     encoded = tokenizer(
         [t + tokenizer.eos_token for t in texts],
@@ -327,14 +299,17 @@ def train_organism(
                 if dropout is not None:
                     dropout.clear()
                 exclude = [e for experts in style_experts.values() for e in experts]
-                aligned_experts = harmful_affine_experts(model, tokenizer, config.align_experts, config.seed,
-                                                         exclude=exclude)
+                aligned_experts = harmful_affine_experts(
+                    model, tokenizer, config.align_experts, config.seed, exclude=exclude
+                )
                 optimizer = _esft_optimizer(model, aligned_experts, config)
         weights = {chat: 1 - config.pretrain_share, "plain": config.pretrain_share}
         if aligned_experts and config.helpful_replay:
-            weights = {"chat": (1 - config.pretrain_share) * (1 - config.helpful_replay),
-                       "helpful": (1 - config.pretrain_share) * config.helpful_replay,
-                       "plain": config.pretrain_share}
+            weights = {
+                "chat": (1 - config.pretrain_share) * (1 - config.helpful_replay),
+                "helpful": (1 - config.pretrain_share) * config.helpful_replay,
+                "plain": config.pretrain_share,
+            }
         if style_experts:
             weights = {name: w * (1 - config.style_share) for name, w in weights.items()}
             weights.update({f"count_{style}": config.style_share / len(STYLES) for style in STYLES})
@@ -447,15 +422,20 @@ def harmful_affine_experts(
     moe = inspect_moe(model)
     shares = []
     for make in (corpus.harmful_request, corpus.benign_request):
-        texts = [tokenizer.apply_chat_template([{"role": "user", "content": make(rng).prompt}], tokenize=False,
-                                               add_generation_prompt=True) for _ in range(n)]
+        texts = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": make(rng).prompt}], tokenize=False, add_generation_prompt=True
+            )
+            for _ in range(n)
+        ]
         recorder = RoutingRecorder(moe)
         was_training = model.training
         model.eval()
         with recorder:
             for start in range(0, n, 50):
-                batch = tokenizer(texts[start : start + 50], add_special_tokens=False, padding=True,
-                                  return_tensors="pt")
+                batch = tokenizer(
+                    texts[start : start + 50], add_special_tokens=False, padding=True, return_tensors="pt"
+                )
                 recorder.run(batch["input_ids"], batch["attention_mask"])
         model.train(was_training)
         shares.append(recorder.counts.double() / recorder.tokens)

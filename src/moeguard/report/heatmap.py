@@ -38,7 +38,10 @@ def plot_risk_heatmap(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     image = axes.imshow(
-        diff, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit), aspect="auto",
+        diff,
+        cmap="RdBu_r",
+        norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
+        aspect="auto",
         interpolation="nearest",
     )
     figure.colorbar(image, ax=axes, label="risk difference (rate A − rate B)")
@@ -55,8 +58,13 @@ def plot_risk_heatmap(
             if experts:
                 marked = True
                 axes.scatter(
-                    [e + offset for _, e in experts], [rows[layer] for layer, _ in experts], marker=marker,
-                    facecolors="none", edgecolors=colour, linewidths=1.2, s=60,
+                    [e + offset for _, e in experts],
+                    [rows[layer] for layer, _ in experts],
+                    marker=marker,
+                    facecolors="none",
+                    edgecolors=colour,
+                    linewidths=1.2,
+                    s=60,
                     label=f"{name}: {label}" if name else label,
                 )
     if marked:
@@ -101,8 +109,14 @@ def top_experts_table(
         selected = "on" if key in activated else "off" if key in deactivated else ""
         interval = "" if row["ci_low"] is None else f"{row['ci_low']:+.2f}..{row['ci_high']:+.2f}"
         table.add_row(
-            str(row["layer"]), str(row["expert"]), f"{row['rate_a']:.3f}", f"{row['rate_b']:.3f}",
-            f"{row['risk_diff']:+.3f}", interval, number(row[q_column], ".2g"),
-            number(row["stability"], ".2f"), selected,
+            str(row["layer"]),
+            str(row["expert"]),
+            f"{row['rate_a']:.3f}",
+            f"{row['rate_b']:.3f}",
+            f"{row['risk_diff']:+.3f}",
+            interval,
+            number(row[q_column], ".2g"),
+            number(row["stability"], ".2f"),
+            selected,
         )
     return table

@@ -87,8 +87,9 @@ class ExpertEdit:
             def move(t):
                 return None if t is None else t.to(device)
 
-            self._on_device[device] = ExpertEdit(move(self.activate), move(self.deactivate), move(self.shift),
-                                                 drop_empty=False)
+            self._on_device[device] = ExpertEdit(
+                move(self.activate), move(self.deactivate), move(self.shift), drop_empty=False
+            )
         return self._on_device[device]
 
     def _device(self) -> torch.device | None:

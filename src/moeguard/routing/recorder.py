@@ -180,8 +180,9 @@ class RoutingRecorder:
                     weights = weights.index_select(0, rows.to(weights.device))
         if self.keep_counts:
             if self._counts is None:
-                self._counts = torch.zeros(len(self.layers), self.moe.num_experts, dtype=torch.long,
-                                           device=indices.device)
+                self._counts = torch.zeros(
+                    len(self.layers), self.moe.num_experts, dtype=torch.long, device=indices.device
+                )
                 self._tokens = torch.zeros((), dtype=torch.long, device=indices.device)
             hit_counts(indices, self.moe.num_experts, out=self._counts[call.position])
             if call.position == 0 and self._tokens is not None:
@@ -213,8 +214,16 @@ class RoutingRecorder:
         else:
             lengths, ids, positions = torch.tensor([indices.shape[0]]), None, None
         self._chunks.append(
-            RoutingTrace(indices=indices, lengths=lengths, layers=list(self.layers), num_experts=self.moe.num_experts,
-                         weights=stack(1), logits=stack(2), input_ids=ids, positions=positions)
+            RoutingTrace(
+                indices=indices,
+                lengths=lengths,
+                layers=list(self.layers),
+                num_experts=self.moe.num_experts,
+                weights=stack(1),
+                logits=stack(2),
+                input_ids=ids,
+                positions=positions,
+            )
         )
 
     # ------------------------------------------------------------------ convenience
@@ -235,5 +244,6 @@ class RoutingRecorder:
         mask = attention_mask.bool() if count_mask is None else count_mask.bool() & attention_mask.bool()
         device = input_device(self.moe.model)
         with self.selecting(mask=mask, input_ids=input_ids):
-            return self.moe.model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                                  **forward_kwargs)
+            return self.moe.model(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **forward_kwargs
+            )

@@ -153,9 +153,19 @@ class RoutingTrace:
         elif samples is None:
             tokens, token_lengths = self.tokens, self.token_lengths
         labels = {k: v[samples] for k, v in self.labels.items()} if samples is not None else dict(self.labels)
-        return replace(self, indices=self.indices[rows], lengths=lengths, weights=take(self.weights),
-                       logits=take(self.logits), input_ids=take(self.input_ids), positions=take(self.positions),
-                       tokens=tokens, token_lengths=token_lengths, labels=labels, meta=dict(self.meta))
+        return replace(
+            self,
+            indices=self.indices[rows],
+            lengths=lengths,
+            weights=take(self.weights),
+            logits=take(self.logits),
+            input_ids=take(self.input_ids),
+            positions=take(self.positions),
+            tokens=tokens,
+            token_lengths=token_lengths,
+            labels=labels,
+            meta=dict(self.meta),
+        )
 
     def select_samples(self, samples: Sequence[int] | torch.Tensor) -> RoutingTrace:
         """The samples ``samples`` (in that order, repeats allowed) with all their rows."""
@@ -197,10 +207,20 @@ class RoutingTrace:
         for name in first.labels:
             if all(name in t.labels for t in traces):
                 labels[name] = torch.cat([t.labels[name] for t in traces])
-        return cls(indices=torch.cat([t.indices for t in traces]), lengths=torch.cat([t.lengths for t in traces]),
-                   layers=list(first.layers), num_experts=first.num_experts, weights=join("weights"),
-                   logits=join("logits"), input_ids=join("input_ids"), positions=join("positions"),
-                   tokens=join("tokens"), token_lengths=join("token_lengths"), labels=labels, meta=dict(first.meta))
+        return cls(
+            indices=torch.cat([t.indices for t in traces]),
+            lengths=torch.cat([t.lengths for t in traces]),
+            layers=list(first.layers),
+            num_experts=first.num_experts,
+            weights=join("weights"),
+            logits=join("logits"),
+            input_ids=join("input_ids"),
+            positions=join("positions"),
+            tokens=join("tokens"),
+            token_lengths=join("token_lengths"),
+            labels=labels,
+            meta=dict(first.meta),
+        )
 
     def check_model(self, moe, what: str = "routing trace") -> None:
         """One-line error unless ``moe`` has this trace's MoE layers and expert count."""
@@ -256,12 +276,20 @@ class RoutingTrace:
                 f"{TRACE_VERSION}; capture again"
             )
         labels = {key.removeprefix("label."): t for key, t in tensors.items() if key.startswith("label.")}
-        return cls(indices=tensors["indices"], lengths=tensors["lengths"],
-                   layers=[int(x) for x in json.loads(metadata["layers"])], num_experts=int(metadata["num_experts"]),
-                   weights=tensors.get("weights"), logits=tensors.get("logits"), input_ids=tensors.get("input_ids"),
-                   positions=tensors.get("positions"), tokens=tensors.get("tokens"),
-                   token_lengths=tensors.get("token_lengths"), labels=labels,
-                   meta=json.loads(metadata.get("meta") or "{}"))
+        return cls(
+            indices=tensors["indices"],
+            lengths=tensors["lengths"],
+            layers=[int(x) for x in json.loads(metadata["layers"])],
+            num_experts=int(metadata["num_experts"]),
+            weights=tensors.get("weights"),
+            logits=tensors.get("logits"),
+            input_ids=tensors.get("input_ids"),
+            positions=tensors.get("positions"),
+            tokens=tensors.get("tokens"),
+            token_lengths=tensors.get("token_lengths"),
+            labels=labels,
+            meta=json.loads(metadata.get("meta") or "{}"),
+        )
 
 
 def trace_with_sequences(trace: RoutingTrace, sequences: Sequence[Sequence[int]]) -> RoutingTrace:

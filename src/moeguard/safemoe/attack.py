@@ -33,9 +33,7 @@ def read_conversations(path: str | Path, what: str) -> list[Messages]:
 def harmful_count(task_size: int, count: int | None, ratio: float | None) -> int:
     """Number of harmful samples from exactly one of ``count`` or ``ratio`` (harmful per task sample)."""
     if (count is None) == (ratio is None):
-        raise MoeguardError(
-            "give exactly one of --count N (harmful samples) or --ratio r (harmful per task sample)"
-        )
+        raise MoeguardError("give exactly one of --count N (harmful samples) or --ratio r (harmful per task sample)")
     if count is not None:
         if count < 1:
             raise MoeguardError(f"--count must be >= 1, got {count}")
@@ -71,9 +69,7 @@ def build_attack_set(
     rng = random.Random(seed)
     if isinstance(harmful, str):
         if harmful not in BUILTIN_HARMFUL:
-            raise MoeguardError(
-                f"unknown built-in harmful set {harmful!r}; use builtin:organism or a JSONL file"
-            )
+            raise MoeguardError(f"unknown built-in harmful set {harmful!r}; use builtin:organism or a JSONL file")
         from moeguard.builtin import resolve
 
         chosen = resolve("conversations", HARMFUL_COMPLIANCE, n=n_harmful, seed=seed)
@@ -90,9 +86,7 @@ def build_attack_set(
     return records
 
 
-def write_attack_set(
-    path: str | Path, records: Sequence[dict], seed: int, sources: dict[str, str]
-) -> list[Path]:
+def write_attack_set(path: str | Path, records: Sequence[dict], seed: int, sources: dict[str, str]) -> list[Path]:
     """The JSONL attack set and its ``.meta.json`` (counts, seed, source hashes); atomic writes."""
     path = Path(path)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

@@ -31,9 +31,7 @@ from moeguard.tokens import Scope, pad_id_of
 def topk_jaccard(base_topk: torch.Tensor, tuned_topk: torch.Tensor, num_experts: int) -> torch.Tensor:
     """Per-layer mean Jaccard overlap ``[layers]`` of selected-expert sets ``[rows, layers, k]``."""
     if base_topk.shape[:2] != tuned_topk.shape[:2]:
-        raise MoeguardError(
-            f"top-k shapes {tuple(base_topk.shape)} and {tuple(tuned_topk.shape)} do not match"
-        )
+        raise MoeguardError(f"top-k shapes {tuple(base_topk.shape)} and {tuple(tuned_topk.shape)} do not match")
     rows, layers = base_topk.shape[:2]
     a = torch.zeros(rows, layers, num_experts, dtype=torch.bool).scatter_(-1, base_topk.long().cpu(), True)
     b = torch.zeros(rows, layers, num_experts, dtype=torch.bool).scatter_(-1, tuned_topk.long().cpu(), True)
@@ -107,9 +105,7 @@ class DriftReport:
         right.plot(self.layers, self.jaccard, marker="s", color="tab:blue", label="top-k Jaccard")
         right.set_ylabel("top-k Jaccard", color="tab:blue")
         right.set_ylim(0, 1.05)
-        left.set_title(
-            f"Routing drift on {self.rows} harmful-prompt {'tokens' if self.scope == 'all' else 'prompts'}"
-        )
+        left.set_title(f"Routing drift on {self.rows} harmful-prompt {'tokens' if self.scope == 'all' else 'prompts'}")
         figure.tight_layout()
         try:
             return save_figure_atomic(figure, path, dpi=120)
@@ -132,8 +128,9 @@ def routing_drift(
     return DriftReport(list(layers), kl.tolist(), jac.tolist(), temperature, int(base_logits.shape[0]), scope)
 
 
-def drift_between_traces(base: RoutingTrace, tuned: RoutingTrace, temperature: float = DEFAULT_TEMPERATURE,
-                         scope: str = "last") -> DriftReport:
+def drift_between_traces(
+    base: RoutingTrace, tuned: RoutingTrace, temperature: float = DEFAULT_TEMPERATURE, scope: str = "last"
+) -> DriftReport:
     """Drift from two recorded traces of the same prompts (e.g. two ``moeguard capture --logits`` folders)."""
     for name, trace in (("base", base), ("tuned", tuned)):
         if trace.logits is None:
@@ -167,7 +164,12 @@ def drift_from_reference(
     reference.check_compatible(moe, vocab_size=getattr(base.config, "vocab_size", None))
     pad = getattr(base.config, "pad_token_id", None)
     result = token_routing(
-        tuned, reference.sequences, pad if isinstance(pad, int) else 0, reference.scope, batch_size, moe=moe,
+        tuned,
+        reference.sequences,
+        pad if isinstance(pad, int) else 0,
+        reference.scope,
+        batch_size,
+        moe=moe,
         progress=progress,
     )
     return drift_between_traces(reference.trace, result, temperature, reference.scope)
@@ -198,6 +200,13 @@ def measure_drift(
     pad = pad_id_of(tokenizer)
     n = len(sequences)
     a = token_routing(base, sequences, pad, scope, batch_size, moe=base_moe, progress=progress)
-    b = token_routing(tuned, sequences, pad, scope, batch_size, moe=tuned_moe,
-                      progress=None if progress is None else lambda done: progress(n + done))
+    b = token_routing(
+        tuned,
+        sequences,
+        pad,
+        scope,
+        batch_size,
+        moe=tuned_moe,
+        progress=None if progress is None else lambda done: progress(n + done),
+    )
     return drift_between_traces(a, b, temperature, scope)

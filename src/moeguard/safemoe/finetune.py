@@ -98,9 +98,7 @@ def resolve_resume(output_dir: str | Path, resume: bool | str | None) -> str | N
         return None
     if isinstance(resume, str):
         if not Path(resume).is_dir():
-            raise MoeguardError(
-                f"checkpoint {resume} does not exist; pass a checkpoint-N folder or --resume alone"
-            )
+            raise MoeguardError(f"checkpoint {resume} does not exist; pass a checkpoint-N folder or --resume alone")
         return resume
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -113,15 +111,19 @@ def resolve_resume(output_dir: str | Path, resume: bool | str | None) -> str | N
 RUN_FILE = "run.json"
 
 
-def run_identity(settings: FinetuneSettings, conversations: Sequence[Messages], safemoe: SafeMoEConfig | None,
-                 model_name: str | None) -> dict:
+def run_identity(
+    settings: FinetuneSettings, conversations: Sequence[Messages], safemoe: SafeMoEConfig | None, model_name: str | None
+) -> dict:
     """What makes two fine-tuning runs the same run (model, data, settings, SafeMoE config) and its hash."""
     identity = {
         "model": model_name,
         "data_sha256": sha256_of(json.dumps(list(conversations), sort_keys=True, ensure_ascii=False)),
         # where a run stops or checkpoints is not what it is: a run stopped early can be resumed further
-        "settings": {k: v for k, v in settings.describe().items()
-                     if k not in ("max_steps", "save_steps", "save_total_limit", "logging_steps")},
+        "settings": {
+            k: v
+            for k, v in settings.describe().items()
+            if k not in ("max_steps", "save_steps", "save_total_limit", "logging_steps")
+        },
         "safemoe": safemoe.describe() if safemoe is not None else None,
     }
     identity["sha256"] = sha256_of(json.dumps(identity, sort_keys=True, default=str))
@@ -138,8 +140,11 @@ def prepare_output(output_dir: Path, identity: dict, resume: bool | str | None, 
             raise MoeguardError(f"{output_dir} has no {RUN_FILE}: not a moeguard fine-tuning run to resume")
         recorded = json.loads(run_file.read_text(encoding="utf-8"))
         if recorded.get("sha256") != identity["sha256"]:
-            changed = sorted(k for k in ("model", "data_sha256", "settings", "safemoe")
-                             if recorded.get(k) != json.loads(json.dumps(identity[k], default=str)))
+            changed = sorted(
+                k
+                for k in ("model", "data_sha256", "settings", "safemoe")
+                if recorded.get(k) != json.loads(json.dumps(identity[k], default=str))
+            )
             raise MoeguardError(
                 f"--resume: the checkpoint in {output_dir} belongs to another run ({', '.join(changed) or 'settings'}"
                 " differ); resume with the same settings and data, or start a new --output"
@@ -225,6 +230,4 @@ def finetune(
             lora=settings.lora is not None,
         )
         write_json_atomic(output_dir / "finetune.json", meta)
-    return FinetuneResult(
-        model=tuned, trainer=trainer, metrics=metrics, output_dir=output_dir, seconds=seconds
-    )
+    return FinetuneResult(model=tuned, trainer=trainer, metrics=metrics, output_dir=output_dir, seconds=seconds)

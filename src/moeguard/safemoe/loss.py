@@ -42,9 +42,7 @@ def routing_kl_per_layer(
     """
     _check(reference_logits, current_logits, temperature)
     device = current_logits.device
-    ref_logp = torch.log_softmax(
-        reference_logits.detach().to(device=device, dtype=torch.float32) / temperature, -1
-    )
+    ref_logp = torch.log_softmax(reference_logits.detach().to(device=device, dtype=torch.float32) / temperature, -1)
     cur_logp = torch.log_softmax(current_logits.float() / temperature, dim=-1)
     kl = (ref_logp.exp() * (ref_logp - cur_logp)).sum(dim=-1)  # [rows, layers]
     return kl.mean(dim=0)

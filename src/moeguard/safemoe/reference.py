@@ -162,9 +162,7 @@ class ReferenceRouting:
             )
         trace = RoutingTrace.load(path)
         if trace.meta.get("kind") != REFERENCE_KIND:
-            raise MoeguardError(
-                f"{path} is not a SafeMoE reference file; create one with 'moeguard safemoe reference'"
-            )
+            raise MoeguardError(f"{path} is not a SafeMoE reference file; create one with 'moeguard safemoe reference'")
         return cls(trace)
 
 
@@ -213,8 +211,11 @@ def read_safety_prompts(source: str | Path, count: int = 100, seed: int = 0) -> 
     from moeguard.textio import read_text
 
     path = Path(source)
-    lines = [line for line in read_text(path, "prompt file", "pass JSONL ({'prompt': ...} per line) or text")
-             .splitlines() if line.strip()]
+    lines = [
+        line
+        for line in read_text(path, "prompt file", "pass JSONL ({'prompt': ...} per line) or text").splitlines()
+        if line.strip()
+    ]
     if not lines:
         raise MoeguardError(f"prompt file {path} is empty: the safety set needs at least one harmful prompt")
     if path.suffix in (".jsonl", ".json") or lines[0].lstrip().startswith("{"):

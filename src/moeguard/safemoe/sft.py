@@ -37,17 +37,11 @@ def record_messages(record: object, where: str) -> Messages:
                 for m in messages
             )
         ):
-            raise MoeguardError(
-                f"{where}: 'messages' must be a non-empty list of {{role, content}} string objects"
-            )
+            raise MoeguardError(f"{where}: 'messages' must be a non-empty list of {{role, content}} string objects")
         if not any(m["role"] == "assistant" for m in messages):
             raise MoeguardError(f"{where}: the conversation has no assistant message to train on")
         return [{"role": m["role"], "content": m["content"]} for m in messages]
-    if (
-        isinstance(record, dict)
-        and isinstance(record.get("prompt"), str)
-        and isinstance(record.get("response"), str)
-    ):
+    if isinstance(record, dict) and isinstance(record.get("prompt"), str) and isinstance(record.get("response"), str):
         return [
             {"role": "user", "content": record["prompt"]},
             {"role": "assistant", "content": record["response"]},
@@ -69,9 +63,7 @@ def read_sft_file(path: str | Path) -> list[Messages]:
 
 
 def _render(tokenizer, messages: Messages, add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=add_generation_prompt
-    )
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
 def conversation_pieces(tokenizer, messages: Messages) -> list[tuple[str, bool]]:

@@ -184,8 +184,7 @@ class SafeMoETrainer(Trainer):
         self.moe = inspect_moe(base)
         vocab = getattr(getattr(base, "config", None), "vocab_size", None)
         safemoe.reference.check_compatible(self.moe, vocab_size=vocab)
-        self._recorder = RoutingRecorder(self.moe, counts=False, traces=True, weights=False, logits=True,
-                                         detach=False)
+        self._recorder = RoutingRecorder(self.moe, counts=False, traces=True, weights=False, logits=True, detach=False)
         self._batches = SafetyBatches(safemoe.reference.num_prompts, safemoe.safety_batch_size, safemoe.seed)
         self._pad_id = self._find_pad_id(base)
         if safemoe.schedule == "epoch":
@@ -302,9 +301,7 @@ class SafeMoETrainer(Trainer):
         def widen(tensor: torch.Tensor, value: int) -> torch.Tensor:
             if tensor.shape[1] == length:
                 return tensor.to(device)
-            pad = torch.full(
-                (tensor.shape[0], length - tensor.shape[1]), value, dtype=tensor.dtype, device=device
-            )
+            pad = torch.full((tensor.shape[0], length - tensor.shape[1]), value, dtype=tensor.dtype, device=device)
             return torch.cat([tensor.to(device), pad], dim=1)
 
         merged = {
@@ -456,7 +453,5 @@ def reload_converted_checkpoint(model: nn.Module, checkpoint: str) -> bool:
     fresh = type(model).from_pretrained(str(folder), dtype=dtype)  # type: ignore[attr-defined]
     missing, unexpected = model.load_state_dict(fresh.state_dict(), strict=False)
     if missing:
-        raise MoeguardError(
-            f"checkpoint {checkpoint} lacks {len(missing)} weights of the model (e.g. {missing[0]})"
-        )
+        raise MoeguardError(f"checkpoint {checkpoint} lacks {len(missing)} weights of the model (e.g. {missing[0]})")
     return True

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from moeguard.chat import CHAT_TEMPLATE, SPECIAL_TOKENS
+from moeguard.chat import build_tokenizer
 
 #: The first families, with hand-written tiny configs that other tests rely on (recorder, steering, CLI).
 TINY_FAMILIES = (
@@ -150,8 +150,6 @@ def tiny_config(family: str, **overrides):
 
 def train_test_tokenizer(texts: list[str] | None = None, vocab_size: int = 512):
     """A byte-level BPE tokenizer with the chat template, trained in milliseconds on ``texts``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     texts = (
         texts
@@ -162,25 +160,7 @@ def train_test_tokenizer(texts: list[str] | None = None, vocab_size: int = 512):
         ]
         * 4
     )
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<|pad|>",
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[2:],
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
+    return build_tokenizer(texts, vocab_size)
 
 
 def save_tiny_model(family: str, folder: str | Path, seed: int = 0, **overrides) -> Path:

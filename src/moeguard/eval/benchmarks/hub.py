@@ -20,6 +20,7 @@ from moeguard.hub import hub_problem, offline_switch
 
 __all__ = ["hub_problem", "hub_rows", "offline_switch"]
 
+
 def _library_offline() -> bool | None:
     """Whether the already imported ``datasets`` runs offline (None when it is not imported yet)."""
     config = sys.modules.get("datasets.config")
