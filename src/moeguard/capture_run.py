@@ -46,14 +46,17 @@ def write_capture(output: str | Path, trace: RoutingTrace) -> list[Path]:
     return [routing, write_csv_atomic(output / COUNTS_FILE, ["layer", "expert", "count", "tokens"], rows)]
 
 
-def capture_meta(moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, **extra) -> dict:
-    """The metadata of a capture (any engine; ``extra`` joins it)."""
+def capture_meta(
+    moe: MoEShape, model_name: str | None, steer: SteeringSpec | None, backend: str = "hf", **extra
+) -> dict:
+    """The metadata of a capture (``backend``: the engine that ran it; ``extra`` joins it)."""
     return run_metadata(
         model_name,
         model_type=moe.summary()["model_type"],
         family=moe.family,
         top_k=moe.top_k,
         steering=steer.to_dict() if steer is not None else None,
+        backend=backend,
         **extra,
     )
 
@@ -123,10 +126,8 @@ def capture_prompts(
     steer: SteeringSpec | None = None,
     model_name: str | None = None,
     progress: bool = True,
-    extra_meta: dict | None = None,
 ) -> list[Path]:
-    """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths.
-    ``extra_meta`` joins the trace's metadata."""
+    """Record every prompt token's routing; write ``routing.safetensors`` and ``counts.csv``; return the paths."""
     trace = record_prompts(
         model,
         tokenizer,
@@ -137,7 +138,6 @@ def capture_prompts(
         model_name=model_name,
         progress=progress,
     )
-    trace.meta.update(extra_meta or {})
     return write_capture(output, trace)
 
 
@@ -209,10 +209,9 @@ def capture_pairs(
     model_name: str | None = None,
     progress: bool = True,
     total: int | None = None,
-    extra_meta: dict | None = None,
 ) -> list[Path]:
     """Record the target-span routing of both sides of every pair and write ``routing.safetensors`` and
-    ``counts.csv`` (see :func:`record_pairs`); ``extra_meta`` joins the trace's metadata."""
+    ``counts.csv`` (see :func:`record_pairs`)."""
     trace = record_pairs(
         model,
         tokenizer,
@@ -223,5 +222,4 @@ def capture_pairs(
         progress=progress,
         total=total,
     )
-    trace.meta.update(extra_meta or {})
     return write_capture(output, trace)

@@ -146,7 +146,6 @@ def capture(
         trace = loaded.capture_pairs(pair_records, steer=spec, batch_size=batch_size, total=len(pair_records))
     if note:
         trace.meta["spec_model_mismatch"] = note
-    trace.meta["backend"] = backend.value
     written = write_capture(output, trace)
     if json:
         print_json({"files": [str(p) for p in written]})
