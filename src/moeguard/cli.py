@@ -73,7 +73,14 @@ def quiet_libraries(quiet: bool = True) -> None:
         hf_logging.enable_progress_bar()
 
 
+_REGISTERED = False
+
+
 def _register_commands() -> None:
+    """Add every command group to ``app``, once per process (``main`` may run many times in one process)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
     import importlib
     import pkgutil
 
@@ -82,6 +89,7 @@ def _register_commands() -> None:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"moeguard.commands.{info.name}")
         module.register(app)
+    _REGISTERED = True
 
 
 #: Library parameter names -> the CLI flags that set them (``MoeguardError.param``).

@@ -67,3 +67,18 @@ def test_short_help_flag_and_version(capsys):
     assert version.code == 0 and version.out.startswith("moeguard ")
     usage = run_cli(capsys, "safemoe", "reference", "-h")
     assert "[MODEL]" in usage.out and "{model}" not in usage.out
+
+
+def test_running_the_cli_many_times_in_one_process_registers_each_command_once(capsys):
+    """``main`` registers the command groups on its first call only: a process (a test session, a notebook)
+    that runs the CLI hundreds of times must not rebuild a growing list of duplicate commands each time."""
+    from moeguard.cli import app
+
+    for _ in range(3):
+        assert run_cli(capsys, "--version").code == 0
+    counts = (len(app.registered_commands), len(app.registered_groups))
+    for _ in range(3):
+        assert run_cli(capsys, "--version").code == 0
+    assert (len(app.registered_commands), len(app.registered_groups)) == counts
+    names = [group.name for group in app.registered_groups]
+    assert len(names) == len(set(names)), names
