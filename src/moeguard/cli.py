@@ -6,6 +6,7 @@ Each command group lives in its own module under ``moeguard.commands`` and regis
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -73,14 +74,9 @@ def quiet_libraries(quiet: bool = True) -> None:
         hf_logging.enable_progress_bar()
 
 
-_REGISTERED = False
-
-
+@functools.cache
 def _register_commands() -> None:
     """Add every command group to ``app``, once per process (``main`` may run many times in one process)."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
     import importlib
     import pkgutil
 
@@ -89,7 +85,6 @@ def _register_commands() -> None:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"moeguard.commands.{info.name}")
         module.register(app)
-    _REGISTERED = True
 
 
 #: Library parameter names -> the CLI flags that set them (``MoeguardError.param``).
