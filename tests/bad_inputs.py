@@ -184,6 +184,33 @@ CASES = [
     Case("demo output is a file", ["demo", "-o", "{file:d.txt}"], "is a file", files={"d.txt": "x"}),
     Case("demo bad threads", ["demo", "-o", "{tmp}/d", "--threads", "zero"], "--threads"),
     Case(
+        "detect zero threads",
+        ["detect", "{model}", "--pairs", "builtin:safety", "-o", "{tmp}/o", "--threads", "0"],
+        "--threads must be at least 1",
+    ),
+    Case(
+        "eval bad threads",
+        ["eval", "{model}", "-b", "builtin:organism-harmful", "-o", "{tmp}/e", "--threads", "two"],
+        "--threads must be a number or auto",
+    ),
+    Case(
+        "validate bad threads",
+        [
+            "validate",
+            "{model}",
+            "--spec",
+            "{tmp}/s.json",
+            "-b",
+            "builtin:organism-harmful",
+            "-o",
+            "{tmp}/v",
+            "--threads",
+            "-3",
+        ],
+        "--threads must be at least 1",
+    ),
+    Case("organism eval bad threads", ["organism", "eval", "{model}", "--threads", "1.5"], "--threads"),
+    Case(
         "demo missing model", ["demo", "--model", "{tmp}/missing", "-o", "{tmp}/d"], "does not exist", before_load=False
     ),
     # ---- safemoe reference

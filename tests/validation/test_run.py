@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from cli_helpers import run_cli
 from moeguard.validation.run import ValidateSettings, run_validate
@@ -83,8 +84,11 @@ def test_validate_and_attack_cli(tiny_model_dir, tiny_spec, tmp_path, capsys, on
         "-o",
         tmp_path / "v",
         "--json",
+        "--threads",
+        "1",
     )
     assert result.code == 0, result.err
+    assert torch.get_num_threads() == 1
     summary = json.loads(result.out)
     assert [d["dose"] for d in summary["doses"]] == [3] and summary["loo"] is None
     again = run_cli(
@@ -119,8 +123,12 @@ def test_validate_and_attack_cli(tiny_model_dir, tiny_spec, tmp_path, capsys, on
         "-o",
         tmp_path / "a",
         "--json",
+        "--threads",
+        "2",
     )
     assert attack.code == 0, attack.err
+    assert torch.get_num_threads() == 2  # --threads was applied
+    torch.set_num_threads(1)
     data = json.loads(attack.out)
     assert data["size"] <= 1 and data["candidates"] == 24  # 3 layers x 8 experts, no pruning
     assert (tmp_path / "a" / "spec.json").is_file() and (tmp_path / "a" / "attack.json").is_file()

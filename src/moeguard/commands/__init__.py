@@ -42,6 +42,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as J
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Use a spec whose 'model' names another model (noted in the outputs).")
 ]
+ThreadsOption = Annotated[
+    str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
+]
 
 
 def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype, allow_unregistered: bool = False):

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import BackendName, BackendOption, DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+from moeguard.commands import (
+    BackendName,
+    BackendOption,
+    DeviceOption,
+    Dtype,
+    DtypeOption,
+    JsonOption,
+    ThreadsOption,
+    print_json,
+)
 
 
 def demo(
@@ -29,9 +38,7 @@ def demo(
         int | None, typer.Option("--unsafe-deactivate", min=0, help="Refusal-linked experts to deactivate (unsafe).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the pair sets and the bootstrap.")] = 0,
-    threads: Annotated[
-        str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
-    ] = "auto",
+    threads: ThreadsOption = "auto",
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
     json: JsonOption = False,

@@ -17,6 +17,7 @@ from moeguard.commands import (
     Dtype,
     DtypeOption,
     JsonOption,
+    ThreadsOption,
     TrustOption,
     load_engine,
     print_json,
@@ -79,6 +80,7 @@ def detect(
     json: JsonOption = False,
     allow_unregistered: AllowUnregisteredOption = False,
     backend: BackendOption = BackendName.hf,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Find experts whose routing separates side A from side B of paired conversations (SteerMoE).
 
@@ -94,10 +96,12 @@ def detect(
     from moeguard.errors import MoeguardError
     from moeguard.outputs import check_output_folder
     from moeguard.report import top_experts_table
+    from moeguard.threads import apply_threads
 
     if output is None:
         raise MoeguardError("missing option --output: the folder for the detection artifacts")
     check_output_folder(output)
+    apply_threads(threads)
     selection = Selection(activate, deactivate, reverse, min_stability, max_q, test.value)
     selection.check(bootstrap)
     check_run(batch_size, bootstrap, seed, permutations)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import DeviceOption, Dtype, DtypeOption, ModelArgument, TrustOption
+from moeguard.commands import DeviceOption, Dtype, DtypeOption, ModelArgument, ThreadsOption, TrustOption
 
 BENCHMARK_HELP = (
     "A benchmark file or folder in its published schema, NAME:PATH, a known NAME (its hub copy) or builtin:NAME "
@@ -42,6 +42,7 @@ def eval_command(
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Evaluate MODEL on a benchmark: baseline, each --steer spec, random controls and jailbreaks side by side.
 
@@ -53,7 +54,9 @@ def eval_command(
 
     from moeguard.eval.console import summary_table
     from moeguard.eval.run import EvalSettings, run_eval
+    from moeguard.threads import apply_threads
 
+    apply_threads(threads)
     settings = EvalSettings(
         model=model,
         benchmark=benchmark,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, print_json
+from moeguard.commands import MODEL_HELP, DeviceOption, Dtype, DtypeOption, JsonOption, ThreadsOption, print_json
 
 organism_app = typer.Typer(
     help="The built-in model organism: a small OLMoE-architecture chat model trained on CPU by moeguard.",
@@ -103,6 +103,7 @@ def evaluate(
     ] = None,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    threads: ThreadsOption = "auto",
     json: JsonOption = False,
 ) -> None:
     """Held-out behaviour of MODEL (refusal, answer style) and, with --steering, the demo's SteerMoE experiment."""
@@ -110,7 +111,9 @@ def evaluate(
     from moeguard.errors import MoeguardError
     from moeguard.models import resolve_model_path
     from moeguard.outputs import check_output_folder
+    from moeguard.threads import apply_threads
 
+    apply_threads(threads)
     if output is not None:
         check_output_folder(output)
     if task is not None:

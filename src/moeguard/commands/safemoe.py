@@ -15,6 +15,7 @@ from moeguard.commands import (
     DtypeOption,
     JsonOption,
     ModelArgument,
+    ThreadsOption,
     TrustOption,
     load,
     print_json,
@@ -180,9 +181,7 @@ def finetune(
         bool, typer.Option("--overwrite", help="Train into a non-empty --output (its checkpoints are removed).")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of data order, LoRA init and safety batches.")] = 0,
-    threads: Annotated[
-        str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
-    ] = "auto",
+    threads: ThreadsOption = "auto",
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,

@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from moeguard.commands import DeviceOption, Dtype, DtypeOption, ForceOption, JsonOption, ModelArgument, TrustOption
+from moeguard.commands import (
+    DeviceOption,
+    Dtype,
+    DtypeOption,
+    ForceOption,
+    JsonOption,
+    ModelArgument,
+    ThreadsOption,
+    TrustOption,
+)
 from moeguard.commands.eval import BENCHMARK_HELP, JUDGE_HELP
 
 
@@ -79,14 +88,17 @@ def validate_command(
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    threads: ThreadsOption = "auto",
     json: JsonOption = False,
 ) -> None:
     """Validate a spec causally: steer its top 1, 2, 4, ... experts and, at each dose, random expert sets matched
     per layer; the metric with 95% CIs, a permutation p-value of "selected beats random" and a plot; leave-one-out
     attribution; with --pairs, stability of the selection across resamples and disjoint halves of the pairs."""
     from moeguard.commands import print_json
+    from moeguard.threads import apply_threads
     from moeguard.validation.run import ValidateSettings, run_validate
 
+    apply_threads(threads)
     settings = ValidateSettings(
         model=model,
         spec=spec,
@@ -197,13 +209,16 @@ def attack_experts(
     trust_remote_code: TrustOption = False,
     device: DeviceOption = "auto",
     dtype: DtypeOption = Dtype.auto,
+    threads: ThreadsOption = "auto",
     json: JsonOption = False,
 ) -> None:
     """Search for the smallest set of experts whose deactivation drops refusal to --target on --search (greedy, or
     beam with --beam), then measure it on --heldout against random sets of its shape (and --compare)."""
     from moeguard.commands import print_json
+    from moeguard.threads import apply_threads
     from moeguard.validation.silencing import AttackSettings, run_attack
 
+    apply_threads(threads)
     settings = AttackSettings(
         model=model,
         search=search,
