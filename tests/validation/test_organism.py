@@ -55,6 +55,7 @@ def test_unsafe_selection_beats_every_random_set(organism, unsafe_detect_dir, tm
     print("\nvalidate:", json.dumps({k: s[k] for k in ("baseline", "full", "doses", "loo", "seconds")}, indent=1))
     print("stability:", {k: v for k, v in s["stability"].items() if not isinstance(v, (list, dict))})
     assert s["direction"] == "lower" and s["baseline"] > 0.9 and s["full"] < 0.05
+    assert s["beats_all_random_from_dose"] is not None and s["beats_all_random_from_dose"] <= 2
     for point in result.points:
         if point.dose >= 2:
             assert point.beats_all_random, (point.dose, point.selected, point.random_values)

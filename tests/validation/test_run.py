@@ -95,6 +95,33 @@ def test_validate_and_attack_cli(tiny_model_dir, tiny_spec, tmp_path, capsys, on
         capsys, "validate", model, "--spec", tiny_spec, "-b", "builtin:organism-harmful", "-o", tmp_path / "v"
     )
     assert again.code == 2 and "not empty" in again.err
+    table = run_cli(
+        capsys,
+        "validate",
+        model,
+        "--spec",
+        tiny_spec,
+        "-b",
+        "builtin:organism-harmful",
+        "--limit",
+        "2",
+        "--random-sets",
+        "1",
+        "--doses",
+        "3",
+        "--no-loo",
+        "--max-new-tokens",
+        "2",
+        "--bootstrap",
+        "10",
+        "-o",
+        tmp_path / "v2",
+        "--threads",
+        "1",
+    )
+    assert table.code == 0, table.err
+    start = json.loads((tmp_path / "v2" / "validate.json").read_text())["summary"]["beats_all_random_from_dose"]
+    assert ("beats every random set from dose 3 on" if start == 3 else "does not beat every random set") in table.out
     attack = run_cli(
         capsys,
         "attack",

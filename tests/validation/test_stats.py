@@ -11,6 +11,7 @@ from moeguard.validation.stats import (
     Ranked,
     auto_direction,
     beats_all,
+    beats_random_from,
     doses_for,
     jaccard,
     loo_attribution,
@@ -97,3 +98,14 @@ def test_matched_random_ranking_keeps_layers_and_roles_at_every_prefix():
         assert len(set(layer2)) == 2 and all(0 <= e < 16 for e in layer2)
     assert matched_random_ranking(ranked, 16, 3) == matched_random_ranking(ranked, 16, 3)
     assert any(matched_random_ranking(ranked, 16, s) != matched_random_ranking(ranked, 16, 0) for s in range(1, 5))
+
+
+def test_beats_random_from_is_the_start_of_the_last_unbroken_run_of_wins():
+    doses = [1, 2, 4, 8]
+    assert beats_random_from(doses, [False, True, True, True]) == 2
+    assert beats_random_from(doses, [True, False, True, True]) == 4  # a loss at 2 breaks the run
+    assert beats_random_from(doses, [True, True, True, True]) == 1
+    assert beats_random_from(doses, [True, True, True, False]) is None  # no win at the full size
+    assert beats_random_from([], []) is None
+    with pytest.raises(MoeguardError, match="3 doses but 2"):
+        beats_random_from([1, 2, 3], [True, True])

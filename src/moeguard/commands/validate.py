@@ -158,6 +158,10 @@ def _print_validate(result, model: str) -> None:
             f"{d['p_value']:.3g}",
         )
     console.print(table)
+    start = s["beats_all_random_from_dose"]
+    console.print(
+        f"beats every random set from dose {start} on" if start else "does not beat every random set at the full size"
+    )
     if s["loo"]:
         loo = s["loo"]
         console.print(

@@ -132,6 +132,19 @@ def beats_all(selected: float, random_values: Sequence[float], direction: str) -
     return all(selected > r for r in random_values)
 
 
+def beats_random_from(doses: Sequence[int], beats: Sequence[bool]) -> int | None:
+    """The smallest dose from which the selection beats every random set at every larger dose too (``doses``
+    ascending, ``beats`` per dose); None when it does not beat them at the largest dose."""
+    if len(doses) != len(beats):
+        raise MoeguardError(f"{len(doses)} doses but {len(beats)} outcomes")
+    start = None
+    for dose, beat in zip(reversed(doses), reversed(beats), strict=True):
+        if not beat:
+            break
+        start = dose
+    return start
+
+
 def loo_attribution(full: float, dropped: Sequence[float]) -> list[float]:
     """Leave-one-out attribution of each selected expert: the effect lost when it is dropped from the spec.
 
