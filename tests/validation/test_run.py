@@ -62,63 +62,17 @@ def test_validate_run_folder(tiny_model_dir, tiny_spec, tmp_path, one_torch_thre
 
 def test_validate_and_attack_cli(tiny_model_dir, tiny_spec, tmp_path, capsys, one_torch_thread):
     model = tiny_model_dir("olmoe")
-    result = run_cli(
-        capsys,
-        "validate",
-        model,
-        "--spec",
-        tiny_spec,
-        "-b",
-        "builtin:organism-harmful",
-        "--limit",
-        "2",
-        "--random-sets",
-        "1",
-        "--doses",
-        "3",
-        "--no-loo",
-        "--max-new-tokens",
-        "2",
-        "--bootstrap",
-        "10",
-        "-o",
-        tmp_path / "v",
-        "--json",
-        "--threads",
-        "1",
-    )
+    quick = ["--limit", "2", "--random-sets", "1", "--doses", "3", "--no-loo", "--max-new-tokens", "2"]
+    quick += ["--bootstrap", "10", "--threads", "1"]
+    base = ["validate", model, "--spec", tiny_spec, "-b", "builtin:organism-harmful"]
+    result = run_cli(capsys, *base, *quick, "-o", tmp_path / "v", "--json")
     assert result.code == 0, result.err
     assert torch.get_num_threads() == 1
     summary = json.loads(result.out)
     assert [d["dose"] for d in summary["doses"]] == [3] and summary["loo"] is None
-    again = run_cli(
-        capsys, "validate", model, "--spec", tiny_spec, "-b", "builtin:organism-harmful", "-o", tmp_path / "v"
-    )
+    again = run_cli(capsys, *base, "-o", tmp_path / "v")
     assert again.code == 2 and "not empty" in again.err
-    table = run_cli(
-        capsys,
-        "validate",
-        model,
-        "--spec",
-        tiny_spec,
-        "-b",
-        "builtin:organism-harmful",
-        "--limit",
-        "2",
-        "--random-sets",
-        "1",
-        "--doses",
-        "3",
-        "--no-loo",
-        "--max-new-tokens",
-        "2",
-        "--bootstrap",
-        "10",
-        "-o",
-        tmp_path / "v2",
-        "--threads",
-        "1",
-    )
+    table = run_cli(capsys, *base, *quick, "-o", tmp_path / "v2")  # the printed tables, not JSON
     assert table.code == 0, table.err
     start = json.loads((tmp_path / "v2" / "validate.json").read_text())["summary"]["beats_all_random_from_dose"]
     assert ("beats every random set from dose 3 on" if start == 3 else "does not beat every random set") in table.out
