@@ -92,7 +92,8 @@ def measure(name: str, model, batch: int, seq: int, new_tokens: int, repeats: in
     n_deact = max(1, len(moe.layers) * moe.num_experts // 8)
     flat = [(layer, e) for e in range(moe.num_experts) for layer in moe.layers]
     spec = SteeringSpec(activate=flat[:n_act], deactivate=flat[n_act : n_act + n_deact])
-    scratch = Path(tempfile.mkdtemp(prefix="anchor-"))
+    scratch_dir = tempfile.TemporaryDirectory(prefix="anchor-")  # removed when measure() returns
+    scratch = Path(scratch_dir.name)
 
     def forward():
         with torch.no_grad():

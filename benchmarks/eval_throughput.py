@@ -39,7 +39,8 @@ def main() -> None:
         args.prompts, args.repeats = 16, 1
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model)
-    work = Path(tempfile.mkdtemp(prefix="moeguard-eval-throughput-"))
+    work_dir = tempfile.TemporaryDirectory(prefix="moeguard-eval-throughput-")  # removed at exit
+    work = Path(work_dir.name)
 
     def run(batch_size: int):
         def once():

@@ -98,7 +98,8 @@ def measure(name: str, build, seq: int, prompt_len: int, repeats: int, lora: boo
     generator = torch.Generator().manual_seed(2)
     ids = torch.randint(3, models["plain"].config.vocab_size, (BATCH, seq), generator=generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
-    folder = tempfile.mkdtemp(prefix="safemoe-bench-")
+    folder_dir = tempfile.TemporaryDirectory(prefix="safemoe-bench-")  # removed when this returns
+    folder = folder_dir.name
     plain = make_trainer(models["plain"], None, "step", folder)
     step = make_trainer(models["step"], reference, "step", folder)
     epoch = make_trainer(models["epoch"], reference, "epoch", folder)
