@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import interleaved_medians  # noqa: E402
 
 from moeguard import inspect_moe  # noqa: E402
+from moeguard.routing.unwrap import unwrap  # noqa: E402
 from moeguard.safemoe import FinetuneSettings, LoraSettings, ReferenceRouting, SafeMoEConfig  # noqa: E402
 from moeguard.safemoe.finetune import training_arguments  # noqa: E402
-from moeguard.safemoe.routing import token_routing, unwrap_model  # noqa: E402
+from moeguard.safemoe.routing import token_routing  # noqa: E402
 from moeguard.safemoe.sft import SFTCollator  # noqa: E402
 from moeguard.safemoe.trainer import SafeMoETrainer, apply_lora  # noqa: E402
 from moeguard.testing import tiny_config  # noqa: E402
@@ -59,23 +60,15 @@ def olmoe_100m() -> OlmoeForCausalLM:
 
 def random_reference(model, prompts: int, prompt_len: int) -> ReferenceRouting:
     """A reference built from the untuned model on random "prompts" (timing does not care about text)."""
-    moe = inspect_moe(unwrap_model(model))
+    moe = inspect_moe(unwrap(model))
     generator = torch.Generator().manual_seed(1)
     sequences = [
         torch.randint(3, model.config.vocab_size, (prompt_len - i % 5,), generator=generator).tolist()
         for i in range(prompts)
     ]
-    result = token_routing(model, sequences, pad_id=0, scope="last", batch_size=16)
-    return ReferenceRouting(
-        logits=result.logits,
-        topk=result.topk,
-        sequences=sequences,
-        scope="last",
-        layers=moe.layers,
-        num_experts=moe.num_experts,
-        top_k=moe.top_k,
-        model_type=unwrap_model(model).config.model_type,
-    )
+    trace = token_routing(model, sequences, pad_id=0, scope="last", batch_size=16, moe=moe)
+    trace.meta = {"scope": "last", "model_type": unwrap(model).config.model_type}
+    return ReferenceRouting(trace)
 
 
 def make_trainer(model, reference: ReferenceRouting | None, schedule: str, folder: str) -> SafeMoETrainer:
