@@ -14,14 +14,19 @@ class CliResult:
 
 def run_cli(capsys, *args: str) -> CliResult:
     """``moeguard ARGS`` in-process; returns (code, stdout, stderr)."""
+    import torch
+
     from moeguard.cli import main
 
     capsys.readouterr()
+    threads = torch.get_num_threads()
     try:
         main([str(a) for a in args])
         code = 0
     except SystemExit as stop:
         code = int(stop.code or 0)
+    finally:
+        torch.set_num_threads(threads)  # --threads lasts one run, as in its own process
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
 

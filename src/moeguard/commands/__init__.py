@@ -42,8 +42,24 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as J
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Use a spec whose 'model' names another model (noted in the outputs).")
 ]
+
+
+def _apply_threads(value: str) -> str:
+    """``--threads``' callback: check the value and set torch's thread count as the command line is parsed
+    (Click calls it for the default too), so every command that takes the option runs with it applied."""
+    from moeguard.threads import apply_threads
+
+    apply_threads(value)
+    return value
+
+
 ThreadsOption = Annotated[
-    str, typer.Option("--threads", help="CPU threads: a number, or auto (the cores other work leaves free).")
+    str,
+    typer.Option(
+        "--threads",
+        help="CPU threads: a number, or auto (the cores other work leaves free).",
+        callback=_apply_threads,
+    ),
 ]
 
 

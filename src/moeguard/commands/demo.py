@@ -46,15 +46,15 @@ def demo(
 ) -> None:
     """Detect safety experts on the organism, then compare refusal rates: baseline, safe steering, unsafe
     steering and a random-expert control; then steer counting answers between digits and words."""
+    import torch
     from rich.console import Console
 
     from moeguard.demo import DemoSettings, run_demo
     from moeguard.experiment import rich_table
     from moeguard.outputs import check_output_folder
-    from moeguard.threads import apply_threads
 
     check_output_folder(output)
-    used = apply_threads(threads)
+    used = torch.get_num_threads()  # --threads was applied as the command line was parsed
     settings = DemoSettings(
         model=model,
         output=output,

@@ -96,12 +96,10 @@ def detect(
     from moeguard.errors import MoeguardError
     from moeguard.outputs import check_output_folder
     from moeguard.report import top_experts_table
-    from moeguard.threads import apply_threads
 
     if output is None:
         raise MoeguardError("missing option --output: the folder for the detection artifacts")
     check_output_folder(output)
-    apply_threads(threads)
     selection = Selection(activate, deactivate, reverse, min_stability, max_q, test.value)
     selection.check(bootstrap)
     check_run(batch_size, bootstrap, seed, permutations)

@@ -54,9 +54,7 @@ def eval_command(
 
     from moeguard.eval.console import summary_table
     from moeguard.eval.run import EvalSettings, run_eval
-    from moeguard.threads import apply_threads
 
-    apply_threads(threads)
     settings = EvalSettings(
         model=model,
         benchmark=benchmark,

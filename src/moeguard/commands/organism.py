@@ -111,9 +111,7 @@ def evaluate(
     from moeguard.errors import MoeguardError
     from moeguard.models import resolve_model_path
     from moeguard.outputs import check_output_folder
-    from moeguard.threads import apply_threads
 
-    apply_threads(threads)
     if output is not None:
         check_output_folder(output)
     if task is not None:

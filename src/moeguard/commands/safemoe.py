@@ -206,10 +206,8 @@ def finetune(
         raise MoeguardError("--max-steps 0 trains nothing; give N > 0 steps, or -1 to train for --epochs")
     if resume and overwrite:
         raise MoeguardError("--resume continues the run in --output, --overwrite replaces it; pick one")
-    from moeguard.threads import apply_threads
 
     check_output_folder(output)
-    apply_threads(threads)
     conversations = read_sft_file(data)
     config = None
     if safemoe is not None:

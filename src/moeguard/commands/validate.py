@@ -95,10 +95,8 @@ def validate_command(
     per layer; the metric with 95% CIs, a permutation p-value of "selected beats random" and a plot; leave-one-out
     attribution; with --pairs, stability of the selection across resamples and disjoint halves of the pairs."""
     from moeguard.commands import print_json
-    from moeguard.threads import apply_threads
     from moeguard.validation.run import ValidateSettings, run_validate
 
-    apply_threads(threads)
     settings = ValidateSettings(
         model=model,
         spec=spec,
@@ -219,10 +217,8 @@ def attack_experts(
     """Search for the smallest set of experts whose deactivation drops refusal to --target on --search (greedy, or
     beam with --beam), then measure it on --heldout against random sets of its shape (and --compare)."""
     from moeguard.commands import print_json
-    from moeguard.threads import apply_threads
     from moeguard.validation.silencing import AttackSettings, run_attack
 
-    apply_threads(threads)
     settings = AttackSettings(
         model=model,
         search=search,
