@@ -56,6 +56,8 @@ class Condition:
 
     name: str
     lora_targets: str | None = "all"  # None: full fine-tuning
+    #: Decoder layers LoRA adapts (None: all), e.g. ``[0, 1, 2]`` to ask which layers the attack needs.
+    lora_layers: list[int] | None = None
     learning_rate: float = 2e-3
     schedule: str | None = None  # None: plain SFT; "epoch" (published) or "step"
     lam: float = 1.0
@@ -260,7 +262,12 @@ def _run(config: ExperimentConfig, output: Path, models: Path) -> list[dict]:
     for condition in config.conditions:
         lora = None
         if condition.lora_targets is not None:
-            lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, targets=condition.lora_targets)  # type: ignore[arg-type]
+            lora = LoraSettings(
+                r=config.lora_r,
+                alpha=config.lora_alpha,
+                targets=condition.lora_targets,  # type: ignore[arg-type]
+                layers=None if condition.lora_layers is None else tuple(condition.lora_layers),
+            )
         settings = FinetuneSettings(
             epochs=config.epochs,
             learning_rate=condition.learning_rate,
@@ -289,6 +296,8 @@ def _run(config: ExperimentConfig, output: Path, models: Path) -> list[dict]:
             condition.name, result.model, aligned, tokenizer, harmful_eval, eval_items, config, result.seconds
         )
         recipe = f"LoRA r={config.lora_r} ({condition.lora_targets})" if lora else "full"
+        if lora and lora.layers is not None:
+            recipe += f" on layers {','.join(map(str, lora.layers))}"
         row.update(recipe=f"{recipe}, lr {condition.learning_rate:g}", alignment=_alignment(condition))
         rows.append(row)
 

@@ -295,6 +295,31 @@ CASES = [
         files={"d.jsonl": GOOD_SFT},
     ),
     Case(
+        "finetune lora layers without lora",
+        ["finetune", "{model}", "--data", "{file:d.jsonl}", "-o", "{tmp}/f", "--lora-layers", "0"],
+        "add --lora",
+        files={"d.jsonl": GOOD_SFT},
+    ),
+    Case(
+        "finetune lora layers not integers",
+        ["finetune", "{model}", "--data", "{file:d.jsonl}", "-o", "{tmp}/f", "--lora", "--lora-layers", "first"],
+        "--lora-layers must be comma-separated integers",
+        files={"d.jsonl": GOOD_SFT},
+    ),
+    Case(
+        "finetune lora layer below zero",
+        ["finetune", "{model}", "--data", "{file:d.jsonl}", "-o", "{tmp}/f", "--lora", "--lora-layers", "1,-2"],
+        ">= 0",
+        files={"d.jsonl": GOOD_SFT},
+    ),
+    Case(
+        "finetune lora layer past the model",
+        ["finetune", "{model}", "--data", "{file:d.jsonl}", "-o", "{tmp}/f", "--lora", "--lora-layers", "0,7"],
+        "LoRA layers [7] are not in the model",
+        before_load=False,
+        files={"d.jsonl": GOOD_SFT},
+    ),
+    Case(
         "finetune zero learning rate",
         ["finetune", "{model}", "--data", "{file:d.jsonl}", "-o", "{tmp}/f", "--lr", "0"],
         "--lr must be > 0",

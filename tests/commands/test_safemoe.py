@@ -100,6 +100,21 @@ def test_reference_attack_finetune_drift_end_to_end(capsys, tiny_model_dir, file
     assert (drift / "drift.png").is_file()
 
 
+def test_finetune_lora_layers_adapts_and_records_only_those_layers(capsys, tiny_model_dir, files, tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "layer1"
+    args = ["finetune", tiny_model_dir("olmoe"), "--data", files / "task.jsonl", "--lora", "--lora-layers", "1"]
+    result = run_cli(capsys, *args, "--max-steps", "1", "--batch-size", "4", "-o", out)
+    assert result.code == 0, result.err
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as saved:
+        names = list(saved.keys())
+    assert names and all(".layers.1." in name for name in names), names
+    assert any("self_attn" in name for name in names) and any("experts" in name for name in names)
+    meta = json.loads((out / "finetune.json").read_text())
+    assert meta["settings"]["lora"]["layers"] == [1]
+
+
 def test_reference_from_another_model_shape_is_one_line(capsys, tiny_model_dir, files, tmp_path):
     other = save_tiny_model("olmoe", tmp_path / "olmoe16", num_experts=16)
     ref = tmp_path / "ref16.safetensors"

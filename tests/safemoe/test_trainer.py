@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from moeguard.errors import MoeguardError
 from moeguard.safemoe import (
     FinetuneSettings,
     LoraSettings,
@@ -200,3 +201,34 @@ def test_lora_targets_for_olmoe(load_tiny):
     assert lora_targets(model, "experts") == ([], ["experts.down_proj", "experts.gate_up_proj"])
     modules, params = lora_targets(model, "all")
     assert "gate" not in modules and len(params) == 2
+
+
+def test_lora_layers_name_only_those_layers_weights(load_tiny):
+    model, _ = load_tiny("olmoe")  # 3 decoder layers
+    modules, params = lora_targets(model, "all", layers=(1,))
+    assert modules and params
+    assert all(".layers.1." in name for name in modules + params), (modules, params)
+    assert {m.rsplit(".", 1)[1] for m in modules} == {"k_proj", "o_proj", "q_proj", "v_proj"}
+    assert {p.rsplit(".", 1)[1] for p in params} == {"down_proj", "gate_up_proj"}
+    assert lora_targets(model, "experts", layers=(0, 2))[0] == []
+    with pytest.raises(MoeguardError, match=r"LoRA layers \[5\] are not in the model \(decoder layers 0-2\)"):
+        lora_targets(model, "all", layers=(0, 5))
+
+
+def test_lora_on_chosen_layers_adapts_nothing_else(load_tiny):
+    from moeguard.safemoe.trainer import apply_lora
+
+    model, _ = load_tiny("olmoe")
+    peft_model = apply_lora(model, LoraSettings(layers=(2, 0, 2)))
+    adapted = {name for name, _ in peft_model.named_parameters() if "lora_" in name}
+    layers = {int(name.split(".layers.")[1].split(".")[0]) for name in adapted}
+    assert layers == {0, 2}
+    assert any("self_attn" in name for name in adapted) and any("experts" in name for name in adapted)
+    full = {name for name, _ in apply_lora(load_tiny("olmoe")[0], LoraSettings()).named_parameters() if "lora_" in name}
+    assert len(adapted) == len(full) * 2 // 3  # two of the three layers
+
+
+@pytest.mark.parametrize("layers", [(), (-1, 2)])
+def test_lora_layers_must_be_indices(layers):
+    with pytest.raises(MoeguardError, match=">= 0"):
+        LoraSettings(layers=layers)

@@ -63,6 +63,18 @@ ThreadsOption = Annotated[
 ]
 
 
+def int_list(text: str | None, option: str, example: str) -> tuple[int, ...]:
+    """A comma-separated option value as integers (empty or None: ``()``); a one-line error otherwise."""
+    from moeguard.errors import MoeguardError
+
+    if not text:
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise MoeguardError(f"{option} must be comma-separated integers like {example}, got {text!r}") from None
+
+
 def load(model: str, trust_remote_code: bool, device: str, dtype: Dtype, allow_unregistered: bool = False):
     """``(model, tokenizer)`` with the shared loading options."""
     from moeguard.models import load_model

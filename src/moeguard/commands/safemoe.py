@@ -17,6 +17,7 @@ from moeguard.commands import (
     ModelArgument,
     ThreadsOption,
     TrustOption,
+    int_list,
     load,
     print_json,
 )
@@ -163,6 +164,10 @@ def finetune(
     lora_targets: Annotated[
         LoraTargets, typer.Option("--lora-targets", help="Weights LoRA adapts (with --lora).")
     ] = LoraTargets.all,
+    lora_layers: Annotated[
+        str | None,
+        typer.Option("--lora-layers", help="Comma-separated decoder layers LoRA adapts, e.g. 0,1,2 (default: all)."),
+    ] = None,
     epochs: Annotated[float, typer.Option("--epochs", min=0.0, help="Passes over the data.")] = 3.0,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 1e-4,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Examples per device step.")] = 8,
@@ -199,8 +204,9 @@ def finetune(
 
     if safemoe is None and (schedule is not None or lam != 1.0 or every != 1 or safety_lr is not None or passes != 1):
         raise MoeguardError("--schedule, --lambda, --every, --safety-lr and --passes tune SafeMoE; add --safemoe REF")
-    if not lora and (lora_r != 8 or lora_alpha != 8 or lora_targets is not LoraTargets.all):
-        raise MoeguardError("--lora-r, --lora-alpha and --lora-targets configure LoRA; add --lora")
+    if not lora and (lora_r != 8 or lora_alpha != 8 or lora_targets is not LoraTargets.all or lora_layers):
+        raise MoeguardError("--lora-r, --lora-alpha, --lora-targets and --lora-layers configure LoRA; add --lora")
+    layers = int_list(lora_layers, "--lora-layers", "0,1,2") or None
     _positive(temperature=temperature, safety_lr=safety_lr, epochs=epochs, lr=lr)
     if max_steps == 0:
         raise MoeguardError("--max-steps 0 trains nothing; give N > 0 steps, or -1 to train for --epochs")
@@ -222,7 +228,9 @@ def finetune(
             passes=passes,
             seed=seed,
         )
-    lora_settings = LoraSettings(r=lora_r, alpha=lora_alpha, targets=lora_targets.value) if lora else None
+    lora_settings = None
+    if lora:
+        lora_settings = LoraSettings(r=lora_r, alpha=lora_alpha, targets=lora_targets.value, layers=layers)
     settings = FinetuneSettings(
         epochs=epochs,
         learning_rate=lr,

@@ -19,6 +19,7 @@ from moeguard.commands import (
     ModelArgument,
     ThreadsOption,
     TrustOption,
+    int_list,
 )
 from moeguard.commands.eval import BENCHMARK_HELP, JUDGE_HELP
 
@@ -39,17 +40,6 @@ class Direction(str, Enum):
     auto = "auto"
     decrease = "lower"
     increase = "higher"
-
-
-def _doses(text: str | None) -> tuple[int, ...]:
-    from moeguard.errors import MoeguardError
-
-    if not text:
-        return ()
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise MoeguardError(f"--doses must be comma-separated integers like 1,2,4,8, got {text!r}") from None
 
 
 def validate_command(
@@ -106,7 +96,7 @@ def validate_command(
         limit=limit,
         judge=judge,
         metric=metric.value,
-        doses=_doses(doses),
+        doses=int_list(doses, "--doses", "1,2,4,8"),
         random_sets=random_sets,
         direction=direction.value,
         loo=loo,

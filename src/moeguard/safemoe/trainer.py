@@ -376,6 +376,8 @@ class LoraSettings:
     r: int = 8
     alpha: int = 8
     targets: Literal["attention", "experts", "all"] = "all"
+    #: Decoder-layer indices to adapt (None: every layer), e.g. to ask which layers an attack needs.
+    layers: tuple[int, ...] | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -383,28 +385,57 @@ class LoraSettings:
             raise MoeguardError(f"unknown LoRA targets {self.targets!r}; use attention, experts or all")
         if self.r < 1 or self.alpha < 1:
             raise MoeguardError(f"LoRA rank and alpha must be >= 1, got r={self.r}, alpha={self.alpha}")
+        if self.layers is not None:
+            self.layers = tuple(sorted(set(self.layers)))
+            if not self.layers or self.layers[0] < 0:
+                raise MoeguardError(f"LoRA layers must be decoder-layer indices >= 0, got {list(self.layers)}")
 
 
-def lora_targets(model: nn.Module, targets: str = "all") -> tuple[list[str], list[str]]:
-    """``(target_modules, target_parameters)`` for peft on an MoE model (see ``LoraSettings``)."""
+def _decoder_layer(name: str) -> int | None:
+    """The decoder-layer index in a module name (``model.layers.3.mlp`` → 3), or None outside the layers."""
+    parts = name.split(".")
+    for part, following in zip(parts, parts[1:], strict=False):
+        if part == "layers" and following.isdigit():
+            return int(following)
+    return None
+
+
+def lora_targets(
+    model: nn.Module, targets: str = "all", layers: tuple[int, ...] | None = None
+) -> tuple[list[str], list[str]]:
+    """``(target_modules, target_parameters)`` for peft on an MoE model (see ``LoraSettings``): short names
+    that match every layer, or with ``layers`` the full names of those decoder layers' weights only."""
     if targets not in ("attention", "experts", "all"):
         raise MoeguardError(f"unknown LoRA targets {targets!r}; use attention, experts or all")
     base = unwrap(model)
+    if layers is not None:
+        present = sorted({i for name, _ in base.named_modules() if (i := _decoder_layer(name)) is not None})
+        missing = sorted(set(layers) - set(present))
+        if missing:
+            raise MoeguardError(
+                f"LoRA layers {missing} are not in the model (decoder layers {present[0]}-{present[-1]}); "
+                "use indices in that range"
+                if present
+                else "LoRA layers need a model whose decoder layers are named layers.N; leave the layers unset"
+            )
     modules: set[str] = set()
     parameters: set[str] = set()
     for name, module in base.named_modules():
+        if layers is not None and _decoder_layer(name) not in layers:
+            continue
         parts = name.split(".")
+        key = parts[-1] if layers is None else name
         in_attention = any("attn" in p or "attention" in p for p in parts[:-1])
         in_experts = any(p == "experts" for p in parts[:-1])
         if isinstance(module, nn.Linear) and targets in ("attention", "all") and in_attention:
-            modules.add(parts[-1])
+            modules.add(key)
         if targets in ("experts", "all"):
             if isinstance(module, nn.Linear) and in_experts:
-                modules.add(parts[-1])
+                modules.add(key)
             if parts[-1] == "experts":
                 for param_name, param in module.named_parameters(recurse=False):
                     if param.dim() == 3:
-                        parameters.add(f"experts.{param_name}")
+                        parameters.add(f"{'experts' if layers is None else name}.{param_name}")
     if not modules and not parameters:
         raise MoeguardError(
             f"found no {targets} weights to adapt with LoRA in {type(base).__name__}; use --lora-targets all"
@@ -416,7 +447,7 @@ def apply_lora(model: nn.Module, settings: LoraSettings):
     """Wrap ``model`` with a peft LoRA adapter (r, alpha, targets from ``settings``)."""
     from peft import LoraConfig, get_peft_model
 
-    modules, parameters = lora_targets(model, settings.targets)
+    modules, parameters = lora_targets(model, settings.targets, settings.layers)
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
