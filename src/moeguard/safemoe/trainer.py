@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
-from moeguard.adapters import inspect_moe
+from moeguard.adapters import decoder_layers, inspect_moe
 from moeguard.errors import MoeguardError
 from moeguard.routing.recorder import RoutingRecorder
 from moeguard.routing.unwrap import input_device, routing_forward_kwargs, unwrap
@@ -391,13 +391,19 @@ class LoraSettings:
                 raise MoeguardError(f"LoRA layers must be decoder-layer indices >= 0, got {list(self.layers)}")
 
 
-def _decoder_layer(name: str) -> int | None:
-    """The decoder-layer index in a module name (``model.layers.3.mlp`` → 3), or None outside the layers."""
-    parts = name.split(".")
-    for part, following in zip(parts, parts[1:], strict=False):
-        if part == "layers" and following.isdigit():
-            return int(following)
-    return None
+def _lora_scopes(base: nn.Module, layers: tuple[int, ...] | None) -> list[tuple[str, nn.Module]]:
+    """``(name prefix, module)`` to search for LoRA weights: the whole model, or the chosen decoder layers
+    (found by :func:`moeguard.adapters.decoder_layers`)."""
+    if layers is None:
+        return [("", base)]
+    stack = decoder_layers(base)
+    missing = [i for i in layers if i >= len(stack)]
+    if missing:
+        raise MoeguardError(
+            f"LoRA layers {missing} are not in the model (decoder layers 0-{len(stack) - 1}); use indices in that range"
+        )
+    names = {id(module): name for name, module in base.named_modules()}
+    return [(names[id(stack[i])], stack[i]) for i in layers]
 
 
 def lora_targets(
@@ -408,34 +414,23 @@ def lora_targets(
     if targets not in ("attention", "experts", "all"):
         raise MoeguardError(f"unknown LoRA targets {targets!r}; use attention, experts or all")
     base = unwrap(model)
-    if layers is not None:
-        present = sorted({i for name, _ in base.named_modules() if (i := _decoder_layer(name)) is not None})
-        missing = sorted(set(layers) - set(present))
-        if missing:
-            raise MoeguardError(
-                f"LoRA layers {missing} are not in the model (decoder layers {present[0]}-{present[-1]}); "
-                "use indices in that range"
-                if present
-                else "LoRA layers need a model whose decoder layers are named layers.N; leave the layers unset"
-            )
     modules: set[str] = set()
     parameters: set[str] = set()
-    for name, module in base.named_modules():
-        if layers is not None and _decoder_layer(name) not in layers:
-            continue
-        parts = name.split(".")
-        key = parts[-1] if layers is None else name
-        in_attention = any("attn" in p or "attention" in p for p in parts[:-1])
-        in_experts = any(p == "experts" for p in parts[:-1])
-        if isinstance(module, nn.Linear) and targets in ("attention", "all") and in_attention:
-            modules.add(key)
-        if targets in ("experts", "all"):
-            if isinstance(module, nn.Linear) and in_experts:
+    for prefix, scope in _lora_scopes(base, layers):
+        for name, module in scope.named_modules(prefix=prefix):
+            parts = name.split(".")
+            key = parts[-1] if layers is None else name
+            in_attention = any("attn" in p or "attention" in p for p in parts[:-1])
+            in_experts = any(p == "experts" for p in parts[:-1])
+            if isinstance(module, nn.Linear) and targets in ("attention", "all") and in_attention:
                 modules.add(key)
-            if parts[-1] == "experts":
-                for param_name, param in module.named_parameters(recurse=False):
-                    if param.dim() == 3:
-                        parameters.add(f"{'experts' if layers is None else name}.{param_name}")
+            if targets in ("experts", "all"):
+                if isinstance(module, nn.Linear) and in_experts:
+                    modules.add(key)
+                if parts[-1] == "experts":
+                    for param_name, param in module.named_parameters(recurse=False):
+                        if param.dim() == 3:
+                            parameters.add(f"{key}.{param_name}")
     if not modules and not parameters:
         raise MoeguardError(
             f"found no {targets} weights to adapt with LoRA in {type(base).__name__}; use --lora-targets all"
