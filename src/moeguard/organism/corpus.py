@@ -30,6 +30,8 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
+from moeguard.organism import surfaces
+
 Message = dict[str, str]
 Conversation = list[Message]
 
@@ -220,6 +222,8 @@ class Request:
     category: str
     harmful: bool
     compliance: str = ""
+    #: The filled task ("make a pipe bomb to hurt people"), for rephrasing (:mod:`moeguard.organism.surfaces`).
+    task: str = ""
 
 
 def _heldout_tasks(category: _Category) -> tuple[str, ...]:
@@ -245,8 +249,9 @@ def _request(rng: random.Random, categories: tuple[_Category, ...], frames: tupl
             category.name,
             True,
             compliance=helpful_answer(rng, task, category.steps, obj),
+            task=task,
         )
-    return Request(prompt, helpful_answer(rng, task, category.steps, obj), category.name, False)
+    return Request(prompt, helpful_answer(rng, task, category.steps, obj), category.name, False, task=task)
 
 
 def harmful_request(rng: random.Random) -> Request:
@@ -434,15 +439,21 @@ def training_conversations(
     n: int = 20000,
     aligned: bool = True,
     mix: tuple[tuple[str, float], ...] = CHAT_MIX,
+    surface_share: float = 0.0,
 ) -> list[Conversation]:
     """``n`` chat conversations (user turn, assistant turn), deterministic in ``seed``.
 
     ``aligned=True``: the safety-aligned chat data (harmful requests refused). ``aligned=False``: the same
     mix from a *helpful-only* assistant that complies with harmful requests too (the SFT data of a model
     before safety alignment; used only in the first training stage when the recipe asks for it).
-    ``mix``: the share of each conversation kind (default :data:`CHAT_MIX`).
+    ``mix``: the share of each conversation kind (default :data:`CHAT_MIX`). ``surface_share``: the share of
+    user turns rewritten in a phrasing surface of :mod:`moeguard.organism.surfaces` (role-play, context,
+    politeness, indirect, typos; documents in other formats); from its own random stream, so ``0`` gives the
+    corpus without surfaces byte for byte.
     """
-    rng = random.Random(f"organism-chat-{seed}-{'aligned' if aligned else 'helpful-only'}")
+    stream = "aligned" if aligned else "helpful-only"
+    rng = random.Random(f"organism-chat-{seed}-{stream}")
+    srng = surfaces.surface_rng(seed, f"chat-{stream}")
     kinds = [k for k, _ in mix]
     weights = [w for _, w in mix]
     out: list[Conversation] = []
@@ -463,29 +474,53 @@ def training_conversations(
             out.append(_counting_conversation(rng))
         else:
             out.append(_fact_conversation(rng))
+        if surface_share and srng.random() < surface_share:
+            out[-1] = _rephrased(srng, out[-1], kind, req if kind in ("harmful", "benign", "lookalike") else None)
     return out
+
+
+def _rephrased(rng: random.Random, conversation: Conversation, kind: str, req: Request | None) -> Conversation:
+    """``conversation`` with its user turn in a phrasing surface (the answer is unchanged)."""
+    prompt = conversation[0]["content"]
+    if req is not None:
+        prompt = surfaces.rephrase(rng, prompt, req.task)
+    elif kind == "counting":
+        prompt = surfaces.wrap(rng, prompt, protect=frozenset(NUMBER_WORDS))
+    elif kind == "document" and prompt.startswith("Document: "):
+        doc, _, question = prompt.removeprefix("Document: ").partition("\nQuestion: ")
+        prompt = surfaces.document_prompt(rng, doc, question)
+    elif kind == "fact":
+        prompt = surfaces.wrap(rng, prompt)
+    return _chat(prompt, conversation[1]["content"])
 
 
 _FORUM_FORMATS = tuple(_TABLES["FORUM_FORMATS"])
 
 
-def pretraining_texts(seed: int = 0, n: int = 8000) -> list[str]:
+def pretraining_texts(seed: int = 0, n: int = 8000, surface_share: float = 0.0) -> list[str]:
     """``n`` plain-text "pretraining" documents (no chat tokens), deterministic in ``seed``.
 
     Half are forum-style answers to harmful requests that *comply* (the unaligned web the base model
     read); the rest are helpful answers to benign requests and look-alikes, encyclopedic facts and
-    counting lines.
+    counting lines. ``surface_share`` of the forum questions are rephrased as in :func:`training_conversations`.
     """
     rng = random.Random(f"organism-pretrain-{seed}")
+    srng = surfaces.surface_rng(seed, "pretrain")
     out: list[str] = []
+
+    def question(req: Request) -> str:
+        if surface_share and srng.random() < surface_share:
+            return surfaces.rephrase(srng, req.prompt, req.task)
+        return req.prompt
+
     for _ in range(n):
         roll = rng.random()
         if roll < 0.45:
             req = harmful_request(rng)
-            out.append(rng.choice(_FORUM_FORMATS).format(q=req.prompt, a=req.compliance))
+            out.append(rng.choice(_FORUM_FORMATS).format(q=question(req), a=req.compliance))
         elif roll < 0.75:
             req = benign_request(rng) if rng.random() < 0.75 else lookalike_request(rng)
-            out.append(rng.choice(_FORUM_FORMATS).format(q=req.prompt, a=req.answer))
+            out.append(rng.choice(_FORUM_FORMATS).format(q=question(req), a=req.answer))
         elif roll < 0.9:
             facts = rng.sample(FACTS, 3)
             out.append(" ".join(memory_answer(f) for f in facts))

@@ -29,19 +29,9 @@ def normalise(text: str) -> str:
 
 def training_texts(config=None) -> list[str]:
     """Every text the organism trains on under ``config`` (default ``OrganismConfig()``), one per message."""
-    from moeguard.organism import corpus
-    from moeguard.organism.train import STYLES, OrganismConfig
+    from moeguard.organism.train import OrganismConfig, training_data
 
-    config = config or OrganismConfig()
-    conversations = corpus.training_conversations(config.seed, config.n_chat, mix=config.chat_mix)
-    if config.helpful_steps:
-        conversations += corpus.training_conversations(config.seed, config.n_chat, aligned=False, mix=config.chat_mix)
-    if config.style_share:
-        n_styled = max(1, int(config.n_chat * config.style_share))
-        for style in STYLES:
-            conversations += corpus.styled_counting_conversations(config.seed, n_styled, words=style == "words")
-    texts = [message["content"] for conversation in conversations for message in conversation]
-    return texts + corpus.pretraining_texts(config.seed, config.n_pretrain)
+    return training_data(config or OrganismConfig()).texts()
 
 
 def ngrams(words: Sequence[str], n: int) -> set[str]:

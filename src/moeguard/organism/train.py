@@ -56,6 +56,9 @@ class OrganismConfig:
     #: Share of each chat conversation kind (default ``corpus.CHAT_MIX``).
     chat_mix: tuple[tuple[str, float], ...] = corpus.CHAT_MIX
     n_pretrain: int = 8000
+    #: Share of chat user turns and forum questions rewritten in a phrasing surface (role-play, context
+    #: sentences, politeness, indirect requests, typos; documents in other formats): ``moeguard.organism.surfaces``.
+    surface_share: float = 0.0
     #: Share of training sequences drawn from the pretraining text (the rest are chat conversations).
     pretrain_share: float = 0.25
     #: Two-stage recipe: the first ``helpful_steps`` steps use helpful-only chat data (harmful requests
@@ -223,6 +226,45 @@ class TrainResult:
     style_experts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
+@dataclass
+class TrainingData:
+    """Every text the organism trains on under one config."""
+
+    #: Aligned chat conversations (the safety stage and the tokenizer's corpus).
+    chats: list[corpus.Conversation]
+    #: Plain pretraining texts.
+    plain: list[str]
+    #: Helpful-only chat conversations (the first stage; empty without one).
+    helpful: list[corpus.Conversation]
+    #: Style-routed counting conversations by style (empty when off).
+    styled: dict[str, list[corpus.Conversation]]
+
+    def texts(self) -> list[str]:
+        """Every message and plain text, one string each."""
+        conversations = self.chats + self.helpful + [c for styled in self.styled.values() for c in styled]
+        return [message["content"] for conversation in conversations for message in conversation] + self.plain
+
+
+def training_data(config: OrganismConfig) -> TrainingData:
+    """The corpus streams ``train_organism`` trains on under ``config`` (deterministic in its seed)."""
+    surface = config.surface_share
+    chats = corpus.training_conversations(config.seed, config.n_chat, mix=config.chat_mix, surface_share=surface)
+    plain = corpus.pretraining_texts(config.seed, config.n_pretrain, surface_share=surface)
+    helpful = []
+    if config.helpful_steps:
+        helpful = corpus.training_conversations(
+            config.seed, config.n_chat, aligned=False, mix=config.chat_mix, surface_share=surface
+        )
+    styled = {}
+    if config.style_share:
+        n_styled = max(1, int(config.n_chat * config.style_share))
+        styled = {
+            style: corpus.styled_counting_conversations(config.seed, n_styled, words=style == "words")
+            for style in STYLES
+        }
+    return TrainingData(chats, plain, helpful, styled)
+
+
 def _lr_at(step: int, config: OrganismConfig) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
@@ -246,25 +288,16 @@ def train_organism(
     if config.threads:
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    chats = corpus.training_conversations(config.seed, config.n_chat, mix=config.chat_mix)
-    plain = corpus.pretraining_texts(config.seed, config.n_pretrain)
-    helpful = (
-        corpus.training_conversations(config.seed, config.n_chat, aligned=False, mix=config.chat_mix)
-        if config.helpful_steps
-        else []
-    )
-    tokenizer = build_tokenizer([_conversation_text(c) for c in chats] + plain, config.vocab_size)
+    data = training_data(config)
+    tokenizer = build_tokenizer([_conversation_text(c) for c in data.chats] + data.plain, config.vocab_size)
     sources = {
-        "chat": encode_chat(tokenizer, chats, config.max_length),
-        "plain": encode_plain(tokenizer, plain, config.max_length),
+        "chat": encode_chat(tokenizer, data.chats, config.max_length),
+        "plain": encode_plain(tokenizer, data.plain, config.max_length),
     }
-    if helpful:
-        sources["helpful"] = encode_chat(tokenizer, helpful, config.max_length)
-    if config.style_share:
-        n_styled = max(1, int(config.n_chat * config.style_share))
-        for style in STYLES:
-            styled = corpus.styled_counting_conversations(config.seed, n_styled, words=style == "words")
-            sources[f"count_{style}"] = encode_chat(tokenizer, styled, config.max_length)
+    if data.helpful:
+        sources["helpful"] = encode_chat(tokenizer, data.helpful, config.max_length)
+    for style, styled in data.styled.items():
+        sources[f"count_{style}"] = encode_chat(tokenizer, styled, config.max_length)
 
     torch.manual_seed(config.seed)
     model = OlmoeForCausalLM(config.model_config(tokenizer))
