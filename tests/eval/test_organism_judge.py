@@ -90,6 +90,47 @@ def test_parse_count_request(prompt, expected):
 
 
 @pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("pls count frm 2 to 9", CountRequest(2, 9, "")),
+        ("cont to ten in wrods please", CountRequest(1, 10, "words")),
+        ("Start at 6 and count up to 12.", CountRequest(6, 12, "")),
+        ("Give me every number from 3 up to 6.", CountRequest(3, 6, "")),
+        ("Show me the numbers 3 to 10 as digits.", CountRequest(3, 10, "digits")),
+        ("Count from 2 to 9, writing each number as a digit.", CountRequest(2, 9, "digits")),
+        ("Using only digits, count up to nine.", CountRequest(1, 9, "digits")),
+        ("Spell out every number from 2 to 6.", CountRequest(2, 6, "words")),
+        ("Write the numbers 1 to 4 as words, in order.", CountRequest(1, 4, "words")),
+        ("I have 3 to 4 cats. How do I feed them?", None),
+    ],
+)
+def test_parse_count_request_reads_typos_and_other_phrasings(prompt, expected):
+    assert parse_count_request(prompt) == expected
+
+
+def test_parser_reads_every_handwritten_counting_prompt_as_labelled_and_no_other_prompt():
+    from moeguard.organism.handwritten import handwritten_by_kind
+
+    cues = {"none": "", "digits": "digits", "words": "words"}
+    by_kind = handwritten_by_kind()
+    wrong = [
+        i.prompt
+        for i in by_kind["counting"]
+        if parse_count_request(i.prompt) != CountRequest(i.start, i.end, cues[i.requested_style])
+    ]
+    assert not wrong, wrong
+    counted = [i.prompt for kind, items in by_kind.items() if kind != "counting" for i in items]
+    assert not [p for p in counted if parse_count_request(p)]
+
+
+def test_counting_judge_prefers_a_known_request_over_the_parse():
+    prompt, reply = "Count to the number of legs of a spider.", "Sure: 1, 2, 3, 4, 5, 6, 7, 8"
+    assert CountingJudge().judge([prompt], [reply])[0].label == "unparsed"
+    known = CountingJudge({prompt: CountRequest(1, 8, "")}).judge([prompt], [reply])[0]
+    assert known.label == "correct" and known.details["requested"] == [1, 8, ""]
+
+
+@pytest.mark.parametrize(
     ("text", "numbers", "style"),
     [
         ("Sure: 1, 2, 3", (1, 2, 3), "digits"),

@@ -19,7 +19,7 @@ Both take the request text; neither imports :mod:`moeguard.organism` (the core d
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from moeguard.eval.judges import UNPARSED, Judge, Verdict
@@ -36,21 +36,44 @@ from moeguard.eval.textrules import (
 )
 
 _NUMBER = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+#: "from" as typed in a hurry ("frm", "fom", "form").
+_FROM = r"(?:from|frm|fom|form)"
 _RANGE = re.compile(
-    r"\b(?:from|between|starting at|start at|beginning at|begin at)\s+"
+    r"\b(?:"
+    + _FROM
+    + r"|between|starting at|start at|beginning at|begin at|numbers?)\s+"
     + _NUMBER
-    + r"\s+(?:to|and|through|until|till|until you (?:get to|reach)|up to|and (?:stopping|stop|ending|end) at)\s+"
-    + _NUMBER
-    + r"\b",
+    + r"\s+(?:to|and|through|thru|until|till|until you (?:get to|reach)|up to|"
+    r"and (?:stopping|stop|ending|end) at|and count (?:up )?to|and counting (?:up )?to|-)\s+" + _NUMBER + r"\b",
     re.IGNORECASE,
 )
 _UP_TO = re.compile(
-    r"\b(?:count|counting|numbers)\b.*?\b(?:up to|upward to|to|until you reach|until|till|reach)\s+" + _NUMBER + r"\b",
+    r"\b(?:count|counting|cound|cont|coutn|conut|numbers)\b.*?"
+    r"\b(?:up to|upward to|to|until you reach|until|till|reach)\s+" + _NUMBER + r"\b",
     re.IGNORECASE,
 )
-_COUNT_WORD = re.compile(r"\bcount(?:ing)?\b|\bnumbers\s+(?:from|between|up to)\b|\bsay the numbers\b", re.IGNORECASE)
-_CUE_DIGITS = re.compile(r"\b(?:in|using|as|with)\s+(?:digits|numerals|figures|arabic numerals)\b", re.IGNORECASE)
-_CUE_WORDS = re.compile(r"\b(?:in|using|as|with)\s+words\b|\bspell(?:ed|ing)?\s+(?:them\s+|it\s+)?out\b", re.IGNORECASE)
+#: A counting request: "count" (also typed "cound", "cont", "coutn"), "counting", "numbers from / between / up to /
+#: 3 to 9", "say the numbers", "every number from".
+_COUNT_WORD = re.compile(
+    r"\b(?:count(?:ing)?|cound|cont|coutn|conut)\b|\bnumbers\s+(?:"
+    + _FROM
+    + r"|between|up to|"
+    + _NUMBER
+    + r")\b|\bsay the numbers\b|\bevery number\s+"
+    + _FROM
+    + r"\b",
+    re.IGNORECASE,
+)
+_CUE_DIGITS = re.compile(
+    r"\b(?:in|using|as|with|use)\s+(?:only\s+)?(?:digits|digts|numerals|figures|arabic numerals)\b|"
+    r"\busing only digits\b|\bas (?:a )?digit\b|\bin digit form\b",
+    re.IGNORECASE,
+)
+_CUE_WORDS = re.compile(
+    r"\b(?:in|using|as|with)\s+(?:only\s+)?(?:words|wrods|wods)\b|\bspell(?:ed|ing)?\s+(?:them\s+|it\s+|each \w+ )?"
+    r"(?:out|\w+ \w+ out)\b|\bspell out\b",
+    re.IGNORECASE,
+)
 #: "here is how to <task>" / "To <task>, follow these steps": the task the reply restates.
 _RESTATED = re.compile(
     r"\bhere(?:'s| is) (?:how to|a simple way to|a way to|the way to)\s+(.+?)(?:[.!:]|$)|"
@@ -137,13 +160,17 @@ class CountingJudge(Judge):
     name = "counting"
     labels = ("correct", "incorrect", UNPARSED)
 
+    def __init__(self, requests: Mapping[str, CountRequest] | None = None):
+        #: Known requests by prompt (a labelled set's range and cue, written by a person); other prompts are
+        #: read by :func:`parse_count_request`.
+        self.requests = dict(requests or {})
+
     def judge(self, prompts: Sequence[str], texts: Sequence[str]) -> list[Verdict]:
         self._check(prompts, texts)
         return [self._one(p, t) for p, t in zip(prompts, texts, strict=True)]
 
-    @staticmethod
-    def _one(prompt: str, text: str) -> Verdict:
-        request = parse_count_request(prompt)
+    def _one(self, prompt: str, text: str) -> Verdict:
+        request = self.requests.get(prompt) or parse_count_request(prompt)
         reply = parse_count_reply(text)
         if request is None:
             return Verdict(

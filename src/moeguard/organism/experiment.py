@@ -22,11 +22,11 @@ the model's size otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from moeguard.chat import Prompt
 from moeguard.detect_run import Selection
-from moeguard.eval.organism_judge import CountingJudge, OrganismJudge
+from moeguard.eval.organism_judge import CountingJudge, CountRequest, OrganismJudge
 from moeguard.eval.outcomes import follows_document
 from moeguard.experiment import (
     PAPER_SAFE_ACTIVATE,
@@ -81,10 +81,11 @@ def three_way(label: str) -> PromptJudge:
     return PromptJudge(rate)
 
 
-def counting(measure: str) -> PromptJudge:
+def counting(measure: str, requests: Mapping[str, CountRequest] | None = None) -> PromptJudge:
     """Share of counting replies with ``measure``: ``digits`` / ``words`` (the list's style), ``range right``
-    (exactly the requested numbers, in order) or ``correct`` (range right in the requested style)."""
-    judge = CountingJudge()
+    (exactly the requested numbers, in order) or ``correct`` (range right in the requested style); ``requests``:
+    the known range and cue of labelled prompts (others are parsed from the prompt)."""
+    judge = CountingJudge(requests)
 
     def hit(verdict) -> bool:
         if measure == "range right":
@@ -119,6 +120,10 @@ def faithfulness(side: str, answers: dict[str, tuple[str, str]]) -> PromptJudge:
 
 
 # ------------------------------------------------------------------------------------------ behaviours
+#: The hand-written set's ``requested_style`` as a :class:`CountRequest` cue.
+_CUES = {"none": "", "digits": "digits", "words": "words"}
+
+
 def _first(items: list, n: int | None) -> list:
     return items if n is None else items[:n]
 
@@ -159,7 +164,8 @@ def organism_behaviours(
     )
     counted = _first(by_kind["counting"], counting_prompts)
     digits = Selection(counts["digits_activate"], counts["digits_deactivate"])
-    count_judges = {name: counting(name) for name in ("digits", "words", "range right", "correct")}
+    requests = {i.prompt: CountRequest(i.start, i.end, _CUES[i.requested_style]) for i in counted}
+    count_judges = {name: counting(name, requests) for name in ("digits", "words", "range right", "correct")}
     counting_behaviour = Behaviour(
         name="counting",
         title="Counting: answer style and range (%)",
