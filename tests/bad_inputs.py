@@ -426,6 +426,11 @@ CASES = [
         "not empty",
         files={"x.txt": "x"},
     ),
+    Case(
+        "organism train surface share above 1",
+        ["organism", "train", "-o", "{tmp}/o", "--surface-share", "1.5"],
+        "--surface-share",
+    ),
     Case("organism eval unknown task", ["organism", "eval", "{model}", "--task", "juggling"], "unknown task"),
     Case(
         "organism eval update-card without steering", ["organism", "eval", "{model}", "--update-card"], "--update-card"

@@ -26,6 +26,16 @@ def train(
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="CPU threads (default: the recipe's, 1).")
     ] = None,
+    surface_share: Annotated[
+        float | None,
+        typer.Option(
+            "--surface-share",
+            min=0.0,
+            max=1.0,
+            help="Share of training requests rephrased (role-play, context, politeness, indirect, typos); "
+            "default: the recipe's, 0.",
+        ),
+    ] = None,
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
     from moeguard.organism.card import write_model_card
@@ -37,6 +47,8 @@ def train(
         config.threads = threads
     if steps is not None:
         config.steps = steps
+    if surface_share is not None:
+        config.surface_share = surface_share
     from moeguard.outputs import check_output_folder, check_output_is_new_or_empty
 
     check_output_folder(output)

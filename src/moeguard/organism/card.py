@@ -49,6 +49,14 @@ def model_card(
         "- pretraining text (loss on every token): forum-style pages in which harmful requests are answered "
         "*compliantly* with non-actionable placeholder steps, helpful answers to benign requests, facts, counting",
         "- frames get an invented word in 20 % of training requests, so frame wording never decides harmfulness",
+    ]
+    if config.surface_share:
+        lines += [
+            f"- {_pct(config.surface_share)} of the user turns and forum questions are rephrased "
+            "(`moeguard.organism.surfaces`): role-play wrappers, context sentences, politeness, indirect requests "
+            "and typos, the same for harmful and benign requests (answers unchanged); documents in several formats",
+        ]
+    lines += [
         "- chat alignment data (loss on the assistant answer and `<|end|>`): harmful requests refused (varied "
         "refusals), benign requests and look-alikes answered, document-grounded questions answered from the "
         "document (also when it contradicts common knowledge), counting in digits or words (cued, or uncued 50/50)",
