@@ -11,7 +11,7 @@ does there, judged three ways (refusal / on-topic answer / degenerate):
 * digits-vs-words steering switches the style of counting answers both ways (the range is often wrong).
 
 The issue-14 acceptance bars (harmful refusal ≥ 95% per style, ≥ 85% on topic, faithfulness steering, range
-right ≥ 80%) are not met by v2; they are asserted by branch ``organism3-v3`` together with new weights.
+right ≥ 80%) are not met by v2; the attempts to meet them are measured in ``experiments/results/organism_surfaces``.
 Measured numbers are in the README and the model card (``metrics.json``, checked below).
 """
 
