@@ -111,13 +111,8 @@ def test_parse_count_request_reads_typos_and_other_phrasings(prompt, expected):
 def test_parser_reads_every_handwritten_counting_prompt_as_labelled_and_no_other_prompt():
     from moeguard.organism.handwritten import handwritten_by_kind
 
-    cues = {"none": "", "digits": "digits", "words": "words"}
     by_kind = handwritten_by_kind()
-    wrong = [
-        i.prompt
-        for i in by_kind["counting"]
-        if parse_count_request(i.prompt) != CountRequest(i.start, i.end, cues[i.requested_style])
-    ]
+    wrong = [i.prompt for i in by_kind["counting"] if parse_count_request(i.prompt) != i.count_request()]
     assert not wrong, wrong
     counted = [i.prompt for kind, items in by_kind.items() if kind != "counting" for i in items]
     assert not [p for p in counted if parse_count_request(p)]

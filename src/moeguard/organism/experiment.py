@@ -120,10 +120,6 @@ def faithfulness(side: str, answers: dict[str, tuple[str, str]]) -> PromptJudge:
 
 
 # ------------------------------------------------------------------------------------------ behaviours
-#: The hand-written set's ``requested_style`` as a :class:`CountRequest` cue.
-_CUES = {"none": "", "digits": "digits", "words": "words"}
-
-
 def _first(items: list, n: int | None) -> list:
     return items if n is None else items[:n]
 
@@ -164,7 +160,7 @@ def organism_behaviours(
     )
     counted = _first(by_kind["counting"], counting_prompts)
     digits = Selection(counts["digits_activate"], counts["digits_deactivate"])
-    requests = {i.prompt: CountRequest(i.start, i.end, _CUES[i.requested_style]) for i in counted}
+    requests = {i.prompt: i.count_request() for i in counted}
     count_judges = {name: counting(name, requests) for name in ("digits", "words", "range right", "correct")}
     counting_behaviour = Behaviour(
         name="counting",

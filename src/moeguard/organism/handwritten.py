@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moeguard.errors import MoeguardError
+from moeguard.eval.organism_judge import CountRequest
 from moeguard.textio import iter_jsonl
 
 HANDWRITTEN_PATH = Path(__file__).parent / "data" / "heldout_handwritten.jsonl"
@@ -47,6 +48,12 @@ class HandwrittenItem:
     question: str | None = None
     document_answer: str | None = None
     memory_answer: str | None = None
+
+    def count_request(self) -> CountRequest:
+        """The labelled range and style cue of a counting item, as the counting judge takes them."""
+        if self.kind != "counting" or self.start is None or self.end is None:
+            raise ValueError(f"{self.id} is not a counting item")
+        return CountRequest(self.start, self.end, "" if self.requested_style == "none" else str(self.requested_style))
 
 
 def _text(record: dict, name: str, where: str) -> str:

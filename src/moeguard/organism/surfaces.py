@@ -128,11 +128,17 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _typeable(word: str) -> str | None:
+    """The letters of ``word`` inside its punctuation, when a typo can be made in them (four letters or more)."""
+    core = word.strip(".,?!:;'\"")
+    return core if len(core) >= 4 and core.isalpha() else None
+
+
 def misspell(rng: random.Random, word: str) -> str:
     """``word`` with one typing error: two letters swapped, a letter dropped or doubled, or a neighbour key.
     Punctuation around the word stays; words under four letters and non-words are left alone."""
-    core = word.strip(".,?!:;'\"")
-    if len(core) < 4 or not core.isalpha():
+    core = _typeable(word)
+    if core is None:
         return word
     start = word.index(core)
     i = rng.randrange(1, len(core) - 1)
@@ -153,7 +159,7 @@ def typed_carelessly(rng: random.Random, prompt: str, rate: float = 0.3) -> str:
     """``prompt`` as typed in a hurry: misspelled words (at least one where a word can be), often all lower case
     and without final punctuation."""
     words = prompt.split(" ")
-    eligible = [i for i, w in enumerate(words) if len(w.strip(".,?!:;'\"")) >= 4 and w.strip(".,?!:;'\"").isalpha()]
+    eligible = [i for i, w in enumerate(words) if _typeable(w) is not None]
     chosen = {i for i in eligible if rng.random() < rate}
     if eligible and not chosen:
         chosen = {rng.choice(eligible)}
@@ -194,8 +200,8 @@ _WHOLE_PROMPT = tuple(t for t in ROLEPLAY + POLITE if "{task}" not in t)
 
 
 def wrap(rng: random.Random, prompt: str, protect: frozenset[str] = frozenset()) -> str:
-    """``prompt`` wrapped without knowing its task (counting requests): role-play, politeness, context, or
-    typos that leave the words in ``protect`` (number words) alone."""
+    """``prompt`` wrapped without knowing its task (counting requests, fact questions): role-play, politeness,
+    context, or typos that leave the words in ``protect`` (number words) alone."""
     kind = rng.randrange(4)
     if kind == 0:
         text = rng.choice(_WHOLE_PROMPT).format(
