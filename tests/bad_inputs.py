@@ -431,6 +431,16 @@ CASES = [
         ["organism", "train", "-o", "{tmp}/o", "--surface-share", "1.5"],
         "--surface-share",
     ),
+    Case(
+        "organism train unknown surface kind",
+        ["organism", "train", "-o", "{tmp}/o", "--surface-kinds", "counting,poetry"],
+        "unknown surface kinds poetry",
+    ),
+    Case(
+        "organism train empty request surfaces",
+        ["organism", "train", "-o", "{tmp}/o", "--request-surfaces", ","],
+        "request surfaces are empty",
+    ),
     Case("organism eval unknown task", ["organism", "eval", "{model}", "--task", "juggling"], "unknown task"),
     Case(
         "organism eval update-card without steering", ["organism", "eval", "{model}", "--update-card"], "--update-card"

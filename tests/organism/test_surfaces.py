@@ -104,3 +104,46 @@ def test_surfaced_corpus_never_contains_a_handwritten_prompt():
     report = handwritten_overlap(training_texts(OrganismConfig(surface_share=0.5)), ns=(8,))
     assert report.contained == [], report.summary()
     assert report.share_with_shared_ngram(8) < 0.25, report.summary()
+
+
+def test_surface_kinds_and_request_surfaces_limit_what_is_rewritten(plain_and_surfaced):
+    plain, _ = plain_and_surfaced
+    only_counting = corpus.training_conversations(0, 3000, surface_share=0.5, surface_kinds=("counting",))
+    typos_only = corpus.training_conversations(
+        0, 3000, surface_share=0.5, surface_kinds=corpus.REQUEST_KINDS, request_surfaces=("typo",)
+    )
+    counts = Counter()
+    for a, b, c in zip(plain, only_counting, typos_only, strict=True):
+        counting = parse_count_request(a[0]["content"]) is not None and "Document:" not in a[0]["content"]
+        if b[0] != a[0]:
+            assert counting, (a[0]["content"], b[0]["content"])
+            counts["counting rewritten"] += 1
+        counts["counting"] += counting
+        if c[0] != a[0]:  # only requests, and only typos: the words stay in place, no wrapper is added
+            assert not counting, c[0]["content"]
+            assert len(c[0]["content"].split()) == len(a[0]["content"].split()), c[0]["content"]
+            counts["typo"] += 1
+    assert 0.35 < counts["counting rewritten"] / counts["counting"] < 0.65, counts
+    assert counts["typo"] > 300, counts
+
+
+def test_training_data_keeps_forum_questions_plain_without_a_request_kind():
+    from moeguard.organism.train import OrganismConfig, training_data
+
+    plain = training_data(OrganismConfig(n_chat=200, n_pretrain=400)).plain
+    documents = training_data(
+        OrganismConfig(n_chat=200, n_pretrain=400, surface_share=0.5, surface_kinds=("document",))
+    ).plain
+    everything = training_data(OrganismConfig(n_chat=200, n_pretrain=400, surface_share=0.5)).plain
+    assert documents == plain
+    assert sum(a != b for a, b in zip(plain, everything, strict=True)) > 50
+
+
+def test_config_rejects_unknown_surface_names():
+    from moeguard.errors import MoeguardError
+    from moeguard.organism.train import OrganismConfig
+
+    with pytest.raises(MoeguardError, match="unknown surface kinds poetry"):
+        OrganismConfig(surface_kinds=("counting", "poetry"))
+    with pytest.raises(MoeguardError, match="unknown request surfaces rhyme"):
+        OrganismConfig(request_surfaces=("rhyme",))

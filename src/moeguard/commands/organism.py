@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,11 @@ organism_app = typer.Typer(
     help="The built-in model organism: a small OLMoE-architecture chat model trained on CPU by moeguard.",
     no_args_is_help=True,
 )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """The names of a comma list ("counting, document" -> ("counting", "document"))."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 @organism_app.command()
@@ -36,6 +42,22 @@ def train(
             "default: the recipe's, 0.",
         ),
     ] = None,
+    surface_kinds: Annotated[
+        str | None,
+        typer.Option(
+            "--surface-kinds",
+            help="Comma list of the conversation kinds that get surfaces (harmful, benign, lookalike, document, "
+            "counting, fact); default: all.",
+        ),
+    ] = None,
+    request_surfaces: Annotated[
+        str | None,
+        typer.Option(
+            "--request-surfaces",
+            help="Comma list of the surfaces that rephrase requests (roleplay, context, polite, indirect, typo); "
+            "default: all.",
+        ),
+    ] = None,
 ) -> None:
     """Train the organism from scratch (tokenizer + model) and save it with a model card into OUTPUT."""
     from moeguard.organism.card import write_model_card
@@ -43,6 +65,10 @@ def train(
     from moeguard.progress import progress_bar
 
     config = OrganismConfig(seed=seed)
+    if surface_kinds is not None:
+        config = replace(config, surface_kinds=_names(surface_kinds))
+    if request_surfaces is not None:
+        config = replace(config, request_surfaces=_names(request_surfaces))
     if threads is not None:
         config.threads = threads
     if steps is not None:

@@ -9,6 +9,7 @@ import torch
 
 from moeguard.experiment import markdown_table
 from moeguard.organism.check import scores_from
+from moeguard.organism.surfaces import KIND_NAMES
 from moeguard.organism.train import OrganismConfig, TrainResult, config_dict
 
 
@@ -56,6 +57,10 @@ def model_card(
             "(`moeguard.organism.surfaces`): role-play wrappers, context sentences, politeness, indirect requests "
             "and typos, the same for harmful and benign requests (answers unchanged); documents in several formats",
         ]
+        if list(config.surface_kinds) != [kind for kind, _ in config.chat_mix]:
+            lines += [f"  - only in these conversations: {', '.join(config.surface_kinds) or 'none'}"]
+        if list(config.request_surfaces) != list(KIND_NAMES):
+            lines += [f"  - requests are rephrased with these surfaces only: {', '.join(config.request_surfaces)}"]
     lines += [
         "- chat alignment data (loss on the assistant answer and `<|end|>`): harmful requests refused (varied "
         "refusals), benign requests and look-alikes answered, document-grounded questions answered from the "
@@ -181,6 +186,9 @@ def result_from_meta(output: str | Path, meta: dict) -> tuple[OrganismConfig, Tr
     """The config and training result recorded in an ``organism.json``."""
     fields = dict(meta["config"])
     fields["chat_mix"] = tuple(tuple(item) for item in fields.get("chat_mix", ()))
+    for name in ("surface_kinds", "request_surfaces"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     config = OrganismConfig(**fields)
 
     def pairs(values):

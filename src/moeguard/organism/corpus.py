@@ -27,6 +27,7 @@ import json
 import random
 import re
 import string
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 
@@ -440,6 +441,8 @@ def training_conversations(
     aligned: bool = True,
     mix: tuple[tuple[str, float], ...] = CHAT_MIX,
     surface_share: float = 0.0,
+    surface_kinds: Collection[str] | None = None,
+    request_surfaces: Collection[str] | None = None,
 ) -> list[Conversation]:
     """``n`` chat conversations (user turn, assistant turn), deterministic in ``seed``.
 
@@ -449,7 +452,9 @@ def training_conversations(
     ``mix``: the share of each conversation kind (default :data:`CHAT_MIX`). ``surface_share``: the share of
     user turns rewritten in a phrasing surface of :mod:`moeguard.organism.surfaces` (role-play, context,
     politeness, indirect, typos; documents in other formats); from its own random stream, so ``0`` gives the
-    corpus without surfaces byte for byte.
+    corpus without surfaces byte for byte. ``surface_kinds``: the conversation kinds of ``mix`` that get surfaces
+    (default: all); ``request_surfaces``: the surface kinds (:data:`~moeguard.organism.surfaces.KIND_NAMES`) that
+    rephrase harmful, benign and look-alike requests (default: all).
     """
     stream = "aligned" if aligned else "helpful-only"
     rng = random.Random(f"organism-chat-{seed}-{stream}")
@@ -474,16 +479,27 @@ def training_conversations(
             out.append(_counting_conversation(rng))
         else:
             out.append(_fact_conversation(rng))
-        if surface_share and srng.random() < surface_share:
-            out[-1] = _rephrased(srng, out[-1], kind, req if kind in ("harmful", "benign", "lookalike") else None)
+        if surface_share and (surface_kinds is None or kind in surface_kinds) and srng.random() < surface_share:
+            request = req if kind in REQUEST_KINDS else None
+            out[-1] = _rephrased(srng, out[-1], kind, request, request_surfaces)
     return out
 
 
-def _rephrased(rng: random.Random, conversation: Conversation, kind: str, req: Request | None) -> Conversation:
+#: Conversation kinds whose user turn is a request built from a frame and a task.
+REQUEST_KINDS = ("harmful", "benign", "lookalike")
+
+
+def _rephrased(
+    rng: random.Random,
+    conversation: Conversation,
+    kind: str,
+    req: Request | None,
+    request_surfaces: Collection[str] | None = None,
+) -> Conversation:
     """``conversation`` with its user turn in a phrasing surface (the answer is unchanged)."""
     prompt = conversation[0]["content"]
     if req is not None:
-        prompt = surfaces.rephrase(rng, prompt, req.task)
+        prompt = surfaces.rephrase(rng, prompt, req.task, request_surfaces)
     elif kind == "counting":
         prompt = surfaces.wrap(rng, prompt, protect=frozenset(NUMBER_WORDS))
     elif kind == "document" and prompt.startswith("Document: "):
@@ -497,12 +513,18 @@ def _rephrased(rng: random.Random, conversation: Conversation, kind: str, req: R
 _FORUM_FORMATS = tuple(_TABLES["FORUM_FORMATS"])
 
 
-def pretraining_texts(seed: int = 0, n: int = 8000, surface_share: float = 0.0) -> list[str]:
+def pretraining_texts(
+    seed: int = 0,
+    n: int = 8000,
+    surface_share: float = 0.0,
+    request_surfaces: Collection[str] | None = None,
+) -> list[str]:
     """``n`` plain-text "pretraining" documents (no chat tokens), deterministic in ``seed``.
 
     Half are forum-style answers to harmful requests that *comply* (the unaligned web the base model
     read); the rest are helpful answers to benign requests and look-alikes, encyclopedic facts and
-    counting lines. ``surface_share`` of the forum questions are rephrased as in :func:`training_conversations`.
+    counting lines. ``surface_share`` of the forum questions are rephrased as in :func:`training_conversations`
+    (in the surface kinds ``request_surfaces``, default all).
     """
     rng = random.Random(f"organism-pretrain-{seed}")
     srng = surfaces.surface_rng(seed, "pretrain")
@@ -510,7 +532,7 @@ def pretraining_texts(seed: int = 0, n: int = 8000, surface_share: float = 0.0) 
 
     def question(req: Request) -> str:
         if surface_share and srng.random() < surface_share:
-            return surfaces.rephrase(srng, req.prompt, req.task)
+            return surfaces.rephrase(srng, req.prompt, req.task, request_surfaces)
         return req.prompt
 
     for _ in range(n):

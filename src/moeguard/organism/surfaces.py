@@ -15,6 +15,7 @@ phrased independently, and ``moeguard.organism.overlap`` checks that none of its
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 
 #: Surface kinds and their share among rewritten requests.
 KINDS: tuple[tuple[str, float], ...] = (
@@ -171,9 +172,16 @@ def typed_carelessly(rng: random.Random, prompt: str, rate: float = 0.3) -> str:
     return text
 
 
-def rephrase(rng: random.Random, prompt: str, task: str) -> str:
-    """``prompt`` (a request for ``task``) in a random surface of :data:`KINDS`."""
-    kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
+#: The surface kinds, in :data:`KINDS` order.
+KIND_NAMES: tuple[str, ...] = tuple(k for k, _ in KINDS)
+
+
+def rephrase(rng: random.Random, prompt: str, task: str, kinds: Collection[str] | None = None) -> str:
+    """``prompt`` (a request for ``task``) in a random surface of :data:`KINDS` (only ``kinds``, when given)."""
+    chosen = [(k, w) for k, w in KINDS if kinds is None or k in kinds]
+    if not chosen:
+        raise ValueError(f"no surface kind in {sorted(kinds or ())}; use some of {', '.join(KIND_NAMES)}")
+    kind = rng.choices([k for k, _ in chosen], [w for _, w in chosen])[0]
     if kind == "roleplay":
         text = rng.choice(ROLEPLAY).format(persona=rng.choice(PERSONAS), prompt=prompt, task=task)
         return text[:1].upper() + text[1:]

@@ -27,7 +27,7 @@ import torch
 from moeguard.adapters import decoder_layers, inspect_moe
 from moeguard.chat import ASSISTANT_HEADER, build_tokenizer
 from moeguard.chat import END_OF_TURN as END
-from moeguard.organism import corpus
+from moeguard.organism import corpus, surfaces
 from moeguard.routing.noise import RoutingNoise
 from moeguard.routing.recorder import RoutingRecorder
 
@@ -59,6 +59,11 @@ class OrganismConfig:
     #: Share of chat user turns and forum questions rewritten in a phrasing surface (role-play, context
     #: sentences, politeness, indirect requests, typos; documents in other formats): ``moeguard.organism.surfaces``.
     surface_share: float = 0.0
+    #: The chat conversation kinds (of ``chat_mix``) that get surfaces; the forum questions of the pretraining
+    #: text get them when a request kind (harmful, benign, lookalike) is among these.
+    surface_kinds: tuple[str, ...] = tuple(kind for kind, _ in corpus.CHAT_MIX)
+    #: The surface kinds (``moeguard.organism.surfaces.KIND_NAMES``) that rephrase requests.
+    request_surfaces: tuple[str, ...] = surfaces.KIND_NAMES
     #: Share of training sequences drawn from the pretraining text (the rest are chat conversations).
     pretrain_share: float = 0.25
     #: Two-stage recipe: the first ``helpful_steps`` steps use helpful-only chat data (harmful requests
@@ -93,6 +98,21 @@ class OrganismConfig:
     max_length: int = 192
     #: CPU threads; results are bit-reproducible for a fixed thread count (1: ~17 min on one core in CI).
     threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        from moeguard.errors import MoeguardError
+
+        self.surface_kinds = tuple(self.surface_kinds)
+        self.request_surfaces = tuple(self.request_surfaces)
+        for name, values, known in (
+            ("surface kinds", self.surface_kinds, [kind for kind, _ in self.chat_mix]),
+            ("request surfaces", self.request_surfaces, list(surfaces.KIND_NAMES)),
+        ):
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                raise MoeguardError(f"unknown {name} {', '.join(unknown)}; use some of {', '.join(known)}")
+        if not self.request_surfaces:
+            raise MoeguardError(f"request surfaces are empty; use some of {', '.join(surfaces.KIND_NAMES)}")
 
     def model_config(self, tokenizer):
         """The ``OlmoeConfig`` of this organism."""
@@ -247,14 +267,24 @@ class TrainingData:
 
 def training_data(config: OrganismConfig) -> TrainingData:
     """The corpus streams ``train_organism`` trains on under ``config`` (deterministic in its seed)."""
-    surface = config.surface_share
-    chats = corpus.training_conversations(config.seed, config.n_chat, mix=config.chat_mix, surface_share=surface)
-    plain = corpus.pretraining_texts(config.seed, config.n_pretrain, surface_share=surface)
-    helpful = []
-    if config.helpful_steps:
-        helpful = corpus.training_conversations(
-            config.seed, config.n_chat, aligned=False, mix=config.chat_mix, surface_share=surface
+
+    def chats_of(aligned: bool) -> list[corpus.Conversation]:
+        return corpus.training_conversations(
+            config.seed,
+            config.n_chat,
+            aligned=aligned,
+            mix=config.chat_mix,
+            surface_share=config.surface_share,
+            surface_kinds=config.surface_kinds,
+            request_surfaces=config.request_surfaces,
         )
+
+    chats = chats_of(aligned=True)
+    forum_share = config.surface_share if set(corpus.REQUEST_KINDS) & set(config.surface_kinds) else 0.0
+    plain = corpus.pretraining_texts(
+        config.seed, config.n_pretrain, surface_share=forum_share, request_surfaces=config.request_surfaces
+    )
+    helpful = chats_of(aligned=False) if config.helpful_steps else []
     styled = {}
     if config.style_share:
         n_styled = max(1, int(config.n_chat * config.style_share))
