@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from moeguard.adapters import inspect_moe
 from moeguard.artifacts import run_metadata, write_csv_atomic, write_json_atomic, write_text_atomic
 from moeguard.eval.conditions import ConditionScore
 from moeguard.experiment import BehaviourResult, ExperimentSettings, markdown_table, run_experiment
@@ -137,18 +136,12 @@ def run_demo(settings: DemoSettings, progress: bool = True, on_phase=None) -> De
     """Run the whole demo and write its artifacts; returns the scores."""
     start = time.perf_counter()
     out = Path(settings.output)
-    engine = None
-    moe: MoEShape
-    if settings.backend == "hf":
-        from moeguard.models import load_model
+    from moeguard.backends import get_backend
 
-        model, tokenizer = load_model(settings.model, dtype=settings.dtype, device=settings.device)
-        moe = inspect_moe(model)
-    else:
-        from moeguard.backends import get_backend
-
-        engine = get_backend(settings.backend).load(settings.model)
-        moe, tokenizer = engine.shape, engine.tokenizer
+    # the hf engine loads in the asked dtype and device; vLLM keeps the checkpoint's and its own device
+    options = {"dtype": settings.dtype, "device": settings.device} if settings.backend == "hf" else {}
+    engine = get_backend(settings.backend, **options).load(settings.model)
+    moe, tokenizer = engine.shape, engine.tokenizer
     results = run_organism_experiment(moe, tokenizer, settings, progress=progress, on_phase=on_phase, engine=engine)
     examples = _examples(results)
     files = _write_artifacts(out, settings, moe, results, examples, time.perf_counter() - start)

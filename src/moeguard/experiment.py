@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from moeguard.adapters import MoEModel
 from moeguard.chat import Prompt
-from moeguard.detect import DetectionResult, detect_experts
+from moeguard.detect import DetectionResult
 from moeguard.detect_run import Selection
 from moeguard.eval.conditions import ConditionScore, Judge, score_conditions
 from moeguard.routing.shape import MoEShape
@@ -179,13 +179,7 @@ def run_experiment(
     from moeguard.data import read_pairs
 
     settings = settings or ExperimentSettings()
-    generator: object  # a transformers model or a BackendModel: generation.generate runs either
-    if engine is not None:
-        generator = engine
-    elif isinstance(moe, MoEModel):
-        generator = moe.model
-    else:
-        raise TypeError("run_experiment needs a transformers MoEModel or an engine that runs the model")
+    engine = _engine(moe, tokenizer, engine, model_name)
     results = []
     for behaviour in behaviours:
         for arm in behaviour.arms:
@@ -193,19 +187,7 @@ def run_experiment(
         if on_phase is not None:
             on_phase(f"{behaviour.name}: detecting experts on {behaviour.pairs}")
         pairs = read_pairs(behaviour.pairs, max_pairs=settings.pairs, seed=settings.seed)
-        if engine is not None:
-            detection = engine.detect(pairs, bootstrap=behaviour.bootstrap, seed=settings.seed, progress=progress)
-        else:
-            assert isinstance(moe, MoEModel)
-            detection = detect_experts(
-                moe,
-                tokenizer,
-                pairs,
-                bootstrap=behaviour.bootstrap,
-                seed=settings.seed,
-                model_name=model_name,
-                progress=progress,
-            )
+        detection = engine.detect(pairs, bootstrap=behaviour.bootstrap, seed=settings.seed, progress=progress)
         specs = {}
         for arm in behaviour.arms:
             s = arm.selection
@@ -222,16 +204,28 @@ def run_experiment(
         if on_phase is not None:
             on_phase(f"{behaviour.name}: generating under {len(conditions)} conditions")
         scores, generations = score_sets(
-            generator, tokenizer, behaviour.prompt_sets, conditions, behaviour.judges, settings, progress
+            engine, tokenizer, behaviour.prompt_sets, conditions, behaviour.judges, settings, progress
         )
         baseline_scores: list[ConditionScore] = []
         if behaviour.baseline_sets:
             baseline_scores, extra = score_sets(
-                generator, tokenizer, behaviour.baseline_sets, {BASELINE: None}, behaviour.judges, settings, progress
+                engine, tokenizer, behaviour.baseline_sets, {BASELINE: None}, behaviour.judges, settings, progress
             )
             generations[BASELINE].update(extra[BASELINE])
         results.append(BehaviourResult(behaviour, detection, specs, controls, scores, baseline_scores, generations))
     return results
+
+
+def _engine(moe: MoEShape, tokenizer, engine: BackendModel | None, model_name: str | None) -> BackendModel:
+    """The engine that runs detection and generation: ``engine``, or ``moe``'s transformers model in the
+    ``hf`` backend."""
+    if engine is not None:
+        return engine
+    if not isinstance(moe, MoEModel):
+        raise TypeError("run_experiment needs a transformers MoEModel or an engine that runs the model")
+    from moeguard.backends.hf import HfModel
+
+    return HfModel(model_name or "", model=moe.model, tokenizer=tokenizer, shape=moe)
 
 
 # ---------------------------------------------------------------------------------------- tables

@@ -36,7 +36,10 @@ class HfModel(BackendModel):
         dtype: str | None = None,
         device: str | None = None,
         allow_unregistered: bool = False,
+        shape: MoEModel | None = None,
     ):
+        """Load ``name`` (or wrap an already loaded ``model`` and ``tokenizer``; ``shape``: its
+        :func:`~moeguard.adapters.inspect_moe`, when known)."""
         from moeguard.adapters import inspect_moe
 
         if model is None:
@@ -52,7 +55,7 @@ class HfModel(BackendModel):
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
-        self.shape: MoEModel = inspect_moe(model)
+        self.shape: MoEModel = shape if shape is not None else inspect_moe(model)
 
     def generate(
         self,
