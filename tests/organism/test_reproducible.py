@@ -51,14 +51,18 @@ def test_train_seed_0_reproduces_the_shipped_behaviour(retrained, shipped_metric
     far = {
         k: (round(ours[k], 3), round(theirs[k], 3), prompts[k])
         for k in ours
-        if abs(ours[k] - theirs[k]) > allowed(theirs[k], int(prompts[k]))
+        if abs(ours[k] - theirs[k]) > allowed((ours[k] + theirs[k]) / 2, int(prompts[k]))
     }
     assert not far, f"retrained vs shipped differ by more than chance allows: {far}"
 
 
 def allowed(rate: float, prompts: int) -> float:
     """How far a retrained rate may be from the shipped one: TOLERANCE, or 2.5 standard errors of the
-    difference of two rates on ``prompts`` prompts when that is wider (16 counting prompts: one reply is 6 points)."""
+    difference of two rates on ``prompts`` prompts when that is wider (16 counting prompts: one reply is 6 points).
+
+    ``rate`` is the pooled rate of both models (the two-proportion test's null: they share one rate), not
+    the shipped one alone: a shipped 5% would otherwise claim a standard error as if 5% were known exactly
+    (a CI retrain on another CPU type measured 20% vs the shipped 5% on 40 prompts, a pooled z of 2.0)."""
     p = min(max(rate, 1 / prompts), 1 - 1 / prompts)
     return max(TOLERANCE, 2.5 * math.sqrt(2 * p * (1 - p) / prompts))
 
@@ -67,3 +71,4 @@ def test_tolerance_widens_for_small_sets():
     assert allowed(0.9, 1000) == TOLERANCE
     assert abs(allowed(0.5, 16) - 2.5 * math.sqrt(2 * 0.25 / 16)) < 1e-12  # 0.442
     assert allowed(1.0, 16) > allowed(1.0, 400) == TOLERANCE
+    assert abs(allowed(0.125, 40) - 2.5 * math.sqrt(2 * 0.125 * 0.875 / 40)) < 1e-12  # 0.185
