@@ -27,7 +27,7 @@ test: setup lint
 	$(MAKE) --no-print-directory test-vllm
 
 test-hf: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 lint: setup
 	$(BIN)/ruff check .

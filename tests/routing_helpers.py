@@ -9,6 +9,10 @@ how their consumption is read here (independently of the adapters' own read/writ
 * JetMoE: the experts get ``(hidden[batch_index], expert_size)`` from the router's dispatch plan; the plan
   the block used is the router's final output (after moeguard's hook), decoded here.
 * Inkling: the shared experts also get ``gammas`` (router-weighted shared experts).
+* LongCat-Flash: zero-computation experts (index ``>= n_routed``) never reach the experts module as such. The
+  block adds ``hidden × (sum of their weights)`` itself and (transformers >= 5.25) hands the experts a spread-out
+  routed index with weight 0 in their place: here that slot is mapped back to its zero expert, and the block's
+  identity part is read as ``block output - experts output`` next to the experts' own ``hidden``.
 * Doge: no experts module; ``down_embed`` receives the expert indices.
 """
 
@@ -22,10 +26,18 @@ DENSE_SCORES = {"llama4", "llama4_text"}
 PLAN = {"jetmoe"}
 SKIP_CLASS = {"zaya"}
 PRODUCT_KEYS = {"doge"}
+ZERO_EXPERTS = {"longcat_flash"}
 
 
 def kind_of(model_type: str) -> str:
-    for kind, types in (("dense", DENSE_SCORES), ("plan", PLAN), ("skip", SKIP_CLASS), ("keys", PRODUCT_KEYS)):
+    kinds = (
+        ("dense", DENSE_SCORES),
+        ("plan", PLAN),
+        ("skip", SKIP_CLASS),
+        ("keys", PRODUCT_KEYS),
+        ("zero", ZERO_EXPERTS),
+    )
+    for kind, types in kinds:
         if model_type in types:
             return kind
     return "standard"
@@ -65,6 +77,26 @@ def experts_inputs(model):
                         entry.gammas = kwargs["gammas"]
 
                 handles.append(shared.register_forward_pre_hook(gammas, with_kwargs=True))
+        elif kind == "zero":
+            routed, zero = int(block.num_routed_experts), int(block.zero_expert_num)
+
+            def zero_in(module, args, kwargs, entry=entry, routed=routed, zero=zero):
+                hidden, indices, weights = _arguments(args, kwargs)[:3]
+                # transformers >= 5.25: zero expert j arrives as routed index floor(j * routed / zero), weight 0
+                spread = (weights == 0) & (indices < routed)
+                back = routed + torch.div(-indices * zero, routed, rounding_mode="floor").neg()
+                entry.indices = torch.where(spread, back, indices).reshape(-1, moe.top_k)
+                entry.weights, entry.hidden = weights.reshape(-1, moe.top_k), hidden
+
+            def zero_out(module, args, kwargs, output, entry=entry):
+                entry.experts_output = output
+
+            def block_out(module, args, kwargs, output, entry=entry):
+                entry.block_output = output.reshape(entry.experts_output.shape)
+
+            handles.append(block.experts.register_forward_pre_hook(zero_in, with_kwargs=True))
+            handles.append(block.experts.register_forward_hook(zero_out, with_kwargs=True))
+            handles.append(block.register_forward_hook(block_out, with_kwargs=True))
         elif kind == "dense":
 
             def dense(module, args, kwargs, entry=entry):

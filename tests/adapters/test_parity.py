@@ -110,6 +110,12 @@ def check_parity(model, ids, mask, label: str) -> None:
             continue
         if kind == "skip":  # ZAYA: the experts see a skip as weight 0 (moeguard's index E)
             weights = weights.masked_fill(indices == moe.num_experts - 1, 0)
+        if kind == "zero":  # LongCat: the block adds hidden × (zero experts' weight); the experts see weight 0
+            routed = moe.adapter.parent(call.router).num_routed_experts
+            identity = weights.masked_fill(indices < routed, 0.0).sum(dim=-1, keepdim=True)
+            out = got.experts_output
+            assert same(out + (got.hidden * identity).to(out.dtype), got.block_output), f"{where}: identity differs"
+            weights = weights.masked_fill(indices >= routed, 0.0)
         assert same(weights, got.weights), f"{where}: weights differ ({weights.dtype} vs {got.weights.dtype})"
         if kind == "plan":  # JetMoE: the experts got the tokens of the plan, in its order
             hidden = call.hidden.reshape(-1, call.hidden.shape[-1])
