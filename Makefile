@@ -23,15 +23,16 @@ demo: setup
 
 # The organism retrain (one CPU thread, most of the slow tests' time) runs in its own pytest beside the rest.
 RETRAIN := tests/organism/test_reproducible.py
+HF_PARTS := test-hf-rest test-retrain
 
 # The whole suite: the transformers tests (the retrain beside the others) while the vLLM environment installs,
 # then the vLLM tests. -Otarget prints each part's output whole when it ends.
 test: setup lint
-	$(MAKE) --no-print-directory -j3 -Otarget test-hf-rest test-retrain setup-vllm
+	$(MAKE) --no-print-directory -j3 -Otarget $(HF_PARTS) setup-vllm
 	$(MAKE) --no-print-directory test-vllm
 
 test-hf: setup
-	$(MAKE) --no-print-directory -j2 -Otarget test-hf-rest test-retrain
+	$(MAKE) --no-print-directory -j2 -Otarget $(HF_PARTS)
 
 test-hf-rest: setup
 	$(BIN)/python -m pytest -q --durations=20 --ignore=$(RETRAIN)

@@ -22,12 +22,11 @@ KINDS = ("benign", "lookalike", "harmful")
 LABELS = ("refusal", "compliance", "degenerate")
 
 
-def labels_of(folder: str, prompts: list[str]) -> tuple[list[str], list[str]]:
-    """Greedy replies (64 new tokens) of the model in ``folder`` and their organism-judge labels."""
+def replies_of(folder: str, prompts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Greedy replies (64 new tokens) of the model in ``folder`` to each kind's prompts (the model loaded once)."""
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    replies = generate(model, tokenizer, prompts, max_new_tokens=64)
-    return replies, [v.label for v in OrganismJudge().judge(prompts, replies)]
+    return {kind: generate(model, tokenizer, texts, max_new_tokens=64) for kind, texts in prompts.items()}
 
 
 def mcnemar(base: list[str], other: list[str], label: str) -> tuple[int, int, float]:
@@ -44,13 +43,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     items = handwritten_by_kind()
+    prompts_of = {kind: [item.prompt for item in items[kind]] for kind in KINDS}
+    replies = {folder: replies_of(folder, prompts_of) for folder in args.folders}
+    judge = OrganismJudge()
     stored = {}
     for kind in KINDS:
-        prompts = [item.prompt for item in items[kind]]
+        prompts = prompts_of[kind]
         labels = {}
         for folder in args.folders:
-            replies, labels[folder] = labels_of(folder, prompts)
-            rows = zip(prompts, replies, labels[folder], strict=True)
+            labels[folder] = [v.label for v in judge.judge(prompts, replies[folder][kind])]
+            rows = zip(prompts, replies[folder][kind], labels[folder], strict=True)
             stored[f"{kind} | {folder}"] = [{"prompt": p, "reply": r, "label": lab} for p, r, lab in rows]
             counts = {lab: labels[folder].count(lab) for lab in LABELS}
             print(f"{kind:9s} {folder}: {counts} of {len(prompts)}")

@@ -12,21 +12,26 @@ class CliResult:
     err: str
 
 
-def run_cli(capsys, *args: str) -> CliResult:
-    """``moeguard ARGS`` in-process; returns (code, stdout, stderr)."""
+def exit_code_of(*args: str) -> int:
+    """``moeguard ARGS`` in-process through the console entry point (which registers the commands); its exit code."""
     import torch
 
     from moeguard.cli import main
 
-    capsys.readouterr()
     threads = torch.get_num_threads()
     try:
         main([str(a) for a in args])
-        code = 0
+        return 0
     except SystemExit as stop:
-        code = int(stop.code or 0)
+        return int(stop.code or 0)
     finally:
         torch.set_num_threads(threads)  # --threads lasts one run, as in its own process
+
+
+def run_cli(capsys, *args: str) -> CliResult:
+    """``moeguard ARGS`` in-process; returns (code, stdout, stderr)."""
+    capsys.readouterr()
+    code = exit_code_of(*args)
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
 

@@ -11,8 +11,8 @@ how their consumption is read here (independently of the adapters' own read/writ
 * Inkling: the shared experts also get ``gammas`` (router-weighted shared experts).
 * LongCat-Flash: zero-computation experts (index ``>= n_routed``) never reach the experts module as such. The
   block adds ``hidden × (sum of their weights)`` itself and (transformers >= 5.25) hands the experts a spread-out
-  routed index with weight 0 in their place: here that slot is mapped back to its zero expert, and the block's
-  identity part is read as ``block output - experts output`` next to the experts' own ``hidden``.
+  routed index with weight 0 in their place: here that slot is mapped back to its zero expert, and the experts'
+  ``hidden`` and output are kept with the block's output so that the identity part can be checked.
 * Doge: no experts module; ``down_embed`` receives the expert indices.
 """
 

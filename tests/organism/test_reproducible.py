@@ -21,19 +21,11 @@ TOLERANCE = 0.10
 
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
-    import torch
-
-    from moeguard.cli import main
+    from cli_helpers import exit_code_of
 
     output = tmp_path_factory.mktemp("organism")
-    threads = torch.get_num_threads()
-    try:  # the console entry point itself (it registers the commands; this file may run in its own pytest)
-        main(["organism", "train", "--seed", "0", "--output", str(output)])
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    finally:
-        torch.set_num_threads(threads)
+    # the console entry point registers the commands itself: this file runs in its own pytest (make test-retrain)
+    code = exit_code_of("organism", "train", "--seed", "0", "--output", str(output))
     assert code == 0, "moeguard organism train --seed 0 failed (its output is above)"
     return output
 
